@@ -1,0 +1,133 @@
+/*
+ * formats.h - the audio format layer: what is in an audio file.
+ *
+ * Owns: the parsers of every supported container and tag format.  Given a
+ * way to read bytes of a file (struct formats_source), formats_parse()
+ * fills a struct formats_meta: the tags, technical info, where the
+ * embedded picture is, and where the audio payload starts and ends.
+ *
+ * Input is hostile: every length read from a file is checked against the
+ * bytes available before anything is allocated; allocations are capped
+ * (FORMATS_MAX_TAG_BYTES).  A damaged file gives -EBADMSG, never a crash.
+ * Parsers read only what they need (the header window and, for MP3, the
+ * last bytes of the file), not the whole file.
+ *
+ * Thread safety: no shared state; any thread may parse any file.
+ * Memory: everything in a formats_meta is owned by it; release with
+ * formats_meta_release().
+ */
+#ifndef MFS_FORMATS_FORMATS_H
+#define MFS_FORMATS_FORMATS_H
+
+#include "common/mfs.h"
+#include <sys/types.h>
+
+/* Largest tag block MusicFS reads into memory (pictures are not read). */
+#define FORMATS_MAX_TAG_BYTES (16u << 20)
+
+enum formats_kind {
+	FORMATS_UNKNOWN,
+	FORMATS_FLAC,
+	FORMATS_MP3,
+	FORMATS_OGG_VORBIS,
+	FORMATS_OPUS,
+	FORMATS_WAV,
+	FORMATS_M4A,
+	FORMATS_AAC,
+	FORMATS_KIND_COUNT
+};
+
+/* Where the bytes come from: a local fd, a cached remote file, a buffer. */
+struct formats_source {
+	/*
+	 * Read up to len bytes at offset off into buf.  Returns the number
+	 * of bytes read (fewer only at the end of the file) or -errno.
+	 */
+	ssize_t (*read_at)(void *ctx, void *buf, size_t len, uint64_t off);
+	void *ctx;
+	uint64_t size;		/* file size in bytes */
+};
+
+/* A tag MusicFS has no named field for, kept as it was read. */
+struct formats_field {
+	char *key;		/* as in the file ("MUSICBRAINZ_TRACKID", "TXXX:foo") */
+	char *value;
+};
+
+/*
+ * Tag values are UTF-8, NUL-terminated, NULL when absent.  Several values
+ * of one field (two ARTIST comments, an ID3 frame with NUL-separated
+ * strings) are joined with "; ".  Numbers are 0 when absent.
+ */
+struct formats_tags {
+	char *title;
+	char *artist;
+	char *album;
+	char *album_artist;
+	char *genre;
+	char *composer;
+	char *date;		/* as written: "2023", "2023-04-14" */
+	char *comment;
+	int year;		/* from date, 0 if none */
+	int track;
+	int track_total;
+	int disc;
+	int disc_total;
+	bool compilation;
+	struct formats_field *extra;
+	size_t n_extra;
+};
+
+struct formats_picture {
+	bool present;
+	uint32_t type;		/* ID3/FLAC picture type, 3 = front cover */
+	char mime[32];		/* "image/jpeg", "image/png" */
+	/* raw bytes of the image inside the file, when stored as-is */
+	uint64_t offset;
+	uint64_t length;
+	/*
+	 * or a decoded copy when the file stores it encoded (base64,
+	 * unsynchronised ID3): then data != NULL and offset/length are 0.
+	 */
+	uint8_t *data;
+	size_t data_len;
+};
+
+struct formats_meta {
+	enum formats_kind kind;
+	struct formats_tags tags;
+	double duration;	/* seconds, 0 if unknown */
+	uint32_t sample_rate;
+	uint16_t channels;
+	uint32_t bitrate;	/* bits per second, average */
+	struct formats_picture picture;
+	/* the audio payload: [audio_start, audio_end) of the file */
+	uint64_t audio_start;
+	uint64_t audio_end;
+};
+
+/*
+ * Parse the file behind src.  name is the file name (its extension is a
+ * hint where magic bytes are ambiguous, e.g. ADTS vs MP3) and may be NULL.
+ * On success returns 0 and fills *out (caller releases it).  Returns
+ * -EBADMSG for a file that is not a supported format or is damaged beyond
+ * reading, -EFBIG when a tag passes FORMATS_MAX_TAG_BYTES, or the -errno of
+ * a failed read.  On failure *out is left released (safe to release again).
+ */
+int formats_parse(const struct formats_source *src, const char *name,
+		  struct formats_meta *out);
+
+/* Free what meta owns and zero it.  Accepts a zeroed meta. */
+void formats_meta_release(struct formats_meta *meta);
+
+/* True if the file name has the extension of a format MusicFS reads. */
+bool formats_is_audio_name(const char *name);
+
+/* "flac", "mp3", "ogg", "opus", "wav", "m4a", "aac" ("" for unknown). */
+const char *formats_kind_ext(enum formats_kind kind);
+
+/* A source that reads a file descriptor with pread (ctx is the fd). */
+void formats_source_from_fd(struct formats_source *src, int *fd,
+			    uint64_t size);
+
+#endif
