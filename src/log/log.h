@@ -56,7 +56,11 @@ extern unsigned char mfs_log_levels[MFS_LOGM_COUNT];
 	} while (0)
 
 /* Log at ERROR and evaluate to rc: `return mfs_error(-EIO, "...")`. */
-#define mfs_error(rc, ...) (mfs_log(MFS_LOG_ERROR, __VA_ARGS__), (rc))
+#define mfs_error(rc, ...)                                                  \
+	((mfs_log_enabled(MFS_LOG_ERROR)                                    \
+		  ? mfs_log_write(MFS_LOG_MODULE, MFS_LOG_ERROR, __VA_ARGS__) \
+		  : (void)0),                                               \
+	 (rc))
 
 /* Write one line (a newline is added).  Use mfs_log() instead. */
 void mfs_log_write(enum mfs_log_module module, enum mfs_log_level level,

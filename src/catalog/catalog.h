@@ -1,0 +1,254 @@
+/*
+ * catalog.h - the catalog: MusicFS's persistent state in one SQLite file.
+ *
+ * Owns: cache_dir/musicfs.db (WAL mode), its schema and migrations, and
+ * every SQL statement of MusicFS: no other module sees SQL.  It stores the
+ * origins, the scanned files with their tags, and the virtual tree
+ * (vnodes: inode numbers, parent, name) that FUSE serves.
+ *
+ * Threads: a struct catalog is one SQLite connection and must be used by
+ * one thread at a time.  The scanner owns the single writer connection;
+ * every FUSE worker thread opens a reader connection of its own (WAL lets
+ * readers run while the writer commits, and they never block each other).
+ *
+ * Errors: 0 or a negative errno; SQLite result codes are mapped in one
+ * place (catalog_errno) and logged with the statement that failed.
+ * Memory: functions that fill a struct say how to release it.
+ */
+#ifndef MFS_CATALOG_CATALOG_H
+#define MFS_CATALOG_CATALOG_H
+
+#include "common/mfs.h"
+#include "formats/formats.h"
+
+#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_NAME_MAX 255
+
+struct catalog;
+
+enum catalog_mode {
+	CATALOG_WRITER,		/* creates and migrates the schema */
+	CATALOG_READER,		/* query_only; the schema must exist */
+};
+
+/*
+ * Open the catalog at path.  cache_kb bounds SQLite's page cache of this
+ * connection (0 = SQLite's default).  On success *out is owned by the
+ * caller (catalog_close).  -EIO with a logged reason if the file is not a
+ * MusicFS catalog or its schema is newer than this binary.
+ */
+int catalog_open(const char *path, enum catalog_mode mode, int64_t cache_kb,
+		 struct catalog **out);
+
+/* Close and clear *c; accepts NULL and *c == NULL. */
+void catalog_close(struct catalog **c);
+
+/* Transactions on the writer connection. */
+int catalog_begin(struct catalog *c);
+int catalog_commit(struct catalog *c);
+void catalog_rollback(struct catalog *c);
+
+/* meta table: key/value strings.  *value is malloc'd (caller frees). */
+int catalog_meta_get(struct catalog *c, const char *key, char **value);
+int catalog_meta_set(struct catalog *c, const char *key, const char *value);
+
+/* ---- origins ----------------------------------------------------------- */
+
+/*
+ * The row id of the origin named name, created if missing (type and root
+ * are updated if they changed).
+ */
+int catalog_origin_ensure(struct catalog *c, const char *name,
+			  const char *type, const char *root, int64_t *id);
+
+/* ---- files ------------------------------------------------------------- */
+
+enum catalog_role {
+	CATALOG_ROLE_TRACK = 1,		/* an audio file, shown in the tree */
+	CATALOG_ROLE_IMAGE = 2,		/* cover.jpg & co in an origin folder */
+};
+
+struct catalog_file {
+	int64_t id;
+	int64_t origin;
+	char *relpath;			/* path inside the origin */
+	int64_t size;
+	int64_t mtime_ns;
+	enum catalog_role role;
+	struct formats_meta meta;	/* tags, info, picture location */
+	bool pic_blob;			/* picture stored decoded in the catalog */
+	bool placed_multi;		/* multi-disc flag used to place it */
+	int64_t added_at;		/* unix seconds */
+};
+
+/* Free what f owns and zero it. */
+void catalog_file_release(struct catalog_file *f);
+
+/* Size and mtime recorded for (origin, relpath): -ENOENT if none. */
+int catalog_file_stamp(struct catalog *c, int64_t origin, const char *relpath,
+		       int64_t *id, int64_t *size, int64_t *mtime_ns);
+
+/* What catalog_file_put stores about one file. */
+struct catalog_file_info {
+	int64_t origin;
+	const char *relpath;
+	int64_t size;
+	int64_t mtime_ns;
+	enum catalog_role role;
+	const struct formats_meta *meta;	/* NULL: no tags */
+	const char *album_key;			/* tree's grouping key, or NULL */
+	int64_t gen;				/* scan generation that saw it */
+};
+
+/*
+ * Insert or update the file (origin, relpath) and mark it seen by the
+ * scan generation.  An existing row keeps its id.  Extra tags and a
+ * decoded picture replace the old ones.  *id receives the row id.
+ */
+int catalog_file_put(struct catalog *c, const struct catalog_file_info *info,
+		     int64_t *id);
+
+/* Mark the file seen by scan generation gen. */
+int catalog_file_touch(struct catalog *c, int64_t id, int64_t gen);
+
+/* Mark every file under dir ("" = all) seen: a folder that failed to list. */
+int catalog_files_touch_under(struct catalog *c, int64_t origin,
+			      const char *dir, int64_t gen);
+
+/* Delete the file row, its extra tags and its picture. */
+int catalog_file_delete(struct catalog *c, int64_t id);
+
+/* Load the file (without its decoded picture).  Release with catalog_file_release. */
+int catalog_file_get(struct catalog *c, int64_t id, struct catalog_file *f);
+
+/* Decoded picture bytes (malloc'd, caller frees): -ENOENT if none. */
+int catalog_file_picture(struct catalog *c, int64_t id, uint8_t **data,
+			 size_t *len);
+
+/* Record the multi-disc flag the file was placed with. */
+int catalog_file_set_placed_multi(struct catalog *c, int64_t id, bool multi);
+
+/* Extra tags of a file, in key order: cb returns non-zero to stop. */
+int catalog_file_extra(struct catalog *c, int64_t id,
+		       int (*cb)(void *ctx, const char *key, const char *value),
+		       void *ctx);
+
+/* Ids of files of origin not seen by generation gen (vanished ones). */
+int catalog_files_unseen(struct catalog *c, int64_t origin, int64_t gen,
+			 int (*cb)(void *ctx, int64_t id), void *ctx);
+
+/* Ids of files of origin whose relpath is dir or under dir/. */
+int catalog_files_under(struct catalog *c, int64_t origin, const char *dir,
+			int (*cb)(void *ctx, int64_t id), void *ctx);
+
+/* Number of files of origin (of any role). */
+int catalog_files_count(struct catalog *c, int64_t origin, int64_t *n);
+
+/* Ids of tracks directly in folder dir of origin. */
+int catalog_tracks_in_dir(struct catalog *c, int64_t origin, const char *dir,
+			  int (*cb)(void *ctx, int64_t id), void *ctx);
+
+/*
+ * The best cover image file in folder dir of origin (cover.*, folder.*,
+ * front.*, in that order, jpg before png): -ENOENT if none.
+ */
+int catalog_image_in_dir(struct catalog *c, int64_t origin, const char *dir,
+			 int64_t *id);
+
+/* Album grouping: does any track of album key have disc > 1 or disc total > 1? */
+int catalog_album_multi_disc(struct catalog *c, const char *album_key,
+			     bool *multi);
+
+/* Tracks of album key placed with a multi-disc flag other than multi. */
+int catalog_album_misplaced(struct catalog *c, const char *album_key,
+			    bool multi, int (*cb)(void *ctx, int64_t id),
+			    void *ctx);
+
+/* Every track id, for a full rebuild of the tree. */
+int catalog_tracks_all(struct catalog *c, int (*cb)(void *ctx, int64_t id),
+		       void *ctx);
+
+/* ---- vnodes: the virtual tree ------------------------------------------ */
+
+enum catalog_vnode_kind {
+	CATALOG_VNODE_DIR = 1,
+	CATALOG_VNODE_TRACK = 2,
+	CATALOG_VNODE_COVER = 3,
+};
+
+#define CATALOG_ROOT_INO 1
+
+struct catalog_vnode {
+	int64_t ino;
+	int64_t parent;
+	enum catalog_vnode_kind kind;
+	int64_t file;		/* track: its file; cover: the file holding the image */
+	int64_t size;
+	int64_t mtime_ns;
+	int64_t src_offset;	/* cover: where the image starts in file (-1: blob) */
+	char name[CATALOG_NAME_MAX + 1];
+};
+
+/* -ENOENT if no such inode. */
+int catalog_vnode_get(struct catalog *c, int64_t ino, struct catalog_vnode *v);
+
+/* The child of parent with this fold key (see tree): -ENOENT if none. */
+int catalog_vnode_lookup_fold(struct catalog *c, int64_t parent,
+			      const char *fold, struct catalog_vnode *v);
+
+/*
+ * Children of parent with ino > after, in inode order; cb returns non-zero
+ * to stop (the entry it stopped on is not consumed: its ino is not passed
+ * as `after` next time unless the caller chooses so).
+ */
+int catalog_vnode_children(struct catalog *c, int64_t parent, int64_t after,
+			   int (*cb)(void *ctx, const struct catalog_vnode *v),
+			   void *ctx);
+
+/* Insert a vnode (v->ino is set on return). */
+int catalog_vnode_insert(struct catalog *c, struct catalog_vnode *v,
+			 const char *fold);
+
+int catalog_vnode_delete(struct catalog *c, int64_t ino);
+
+int catalog_vnode_rename(struct catalog *c, int64_t ino, const char *name,
+			 const char *fold);
+
+/* Update size, mtime, file and src_offset of a vnode. */
+int catalog_vnode_update(struct catalog *c, const struct catalog_vnode *v);
+
+/* Set the mtime of a directory. */
+int catalog_vnode_touch(struct catalog *c, int64_t ino, int64_t mtime_ns);
+
+/* The vnode of kind placed for file: -ENOENT if none. */
+int catalog_vnode_of_file(struct catalog *c, int64_t file,
+			  enum catalog_vnode_kind kind, struct catalog_vnode *v);
+
+/* The first child of kind of parent (covers): -ENOENT if none. */
+int catalog_vnode_child_of_kind(struct catalog *c, int64_t parent,
+				enum catalog_vnode_kind kind,
+				struct catalog_vnode *v);
+
+/* Does parent have any child? */
+int catalog_vnode_has_children(struct catalog *c, int64_t parent, bool *any);
+
+/* The first track of an album folder by (disc, track, name). */
+int catalog_vnode_first_track(struct catalog *c, int64_t dir,
+			      struct catalog_vnode *v);
+
+/* Total number of vnodes of kind (statfs). */
+int catalog_vnode_count(struct catalog *c, enum catalog_vnode_kind kind,
+			int64_t *n);
+
+/* Delete every vnode but the root (the template changed). */
+int catalog_vnode_clear(struct catalog *c);
+
+/*
+ * Folder spellings: how many tracks below dir use each spelling of its
+ * name.  Add delta to spelling's count; *top receives the most used
+ * spelling (caller-provided buffer of CATALOG_NAME_MAX + 1 bytes).
+ */
+int catalog_spelling_add(struct catalog *c, int64_t dir, const char *spelling,
+			 int delta, char *top);
+
+#endif

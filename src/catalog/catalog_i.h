@@ -1,0 +1,91 @@
+/*
+ * catalog_i.h - internals shared by the catalog's source files.
+ */
+#ifndef MFS_CATALOG_CATALOG_I_H
+#define MFS_CATALOG_CATALOG_I_H
+
+#include "catalog/catalog.h"
+#include <sqlite3.h>
+
+/* Every statement the catalog runs, prepared once per connection. */
+enum catalog_stmt {
+	STMT_META_GET,
+	STMT_META_SET,
+	STMT_ORIGIN_GET,
+	STMT_ORIGIN_INSERT,
+	STMT_ORIGIN_UPDATE,
+	STMT_FILE_STAMP,
+	STMT_FILE_INSERT,
+	STMT_FILE_UPDATE,
+	STMT_FILE_TOUCH,
+	STMT_FILE_TOUCH_UNDER,
+	STMT_FILE_DELETE,
+	STMT_FILE_GET,
+	STMT_FILE_PICTURE,
+	STMT_FILE_SET_PLACED,
+	STMT_FILE_EXTRA,
+	STMT_EXTRA_DELETE,
+	STMT_EXTRA_INSERT,
+	STMT_PICTURE_DELETE,
+	STMT_PICTURE_INSERT,
+	STMT_FILES_UNSEEN,
+	STMT_FILES_UNDER,
+	STMT_FILES_COUNT,
+	STMT_TRACKS_IN_DIR,
+	STMT_IMAGES_IN_DIR,
+	STMT_ALBUM_MULTI,
+	STMT_ALBUM_MISPLACED,
+	STMT_TRACKS_ALL,
+	STMT_VNODE_GET,
+	STMT_VNODE_LOOKUP,
+	STMT_VNODE_CHILDREN,
+	STMT_VNODE_INSERT,
+	STMT_VNODE_DELETE,
+	STMT_VNODE_RENAME,
+	STMT_VNODE_UPDATE,
+	STMT_VNODE_TOUCH,
+	STMT_VNODE_OF_FILE,
+	STMT_VNODE_CHILD_KIND,
+	STMT_VNODE_HAS_CHILDREN,
+	STMT_VNODE_FIRST_TRACK,
+	STMT_VNODE_COUNT,
+	STMT_SPELLING_ADD,
+	STMT_SPELLING_DELETE_ZERO,
+	STMT_SPELLING_TOP,
+	STMT_COUNT
+};
+
+struct catalog {
+	sqlite3 *db;
+	enum catalog_mode mode;
+	char *path;
+	sqlite3_stmt *stmts[STMT_COUNT];	/* prepared lazily */
+};
+
+/* Map a SQLite result code to a negative errno and log it. */
+int catalog_errno(struct catalog *c, int rc, const char *what);
+
+/* The prepared statement for id, reset and with its bindings cleared. */
+sqlite3_stmt *catalog_stmt(struct catalog *c, enum catalog_stmt id);
+
+/* Step a statement that returns no row (then reset it). */
+int catalog_step_done(struct catalog *c, sqlite3_stmt *st, const char *what);
+
+/*
+ * Step a statement that returns at most one row: 0 with the row current
+ * (the caller reads its columns, then resets), -ENOENT for no row.
+ */
+int catalog_step_row(struct catalog *c, sqlite3_stmt *st, const char *what);
+
+/* Run a statement yielding an id per row through cb (non-zero stops). */
+int catalog_step_ids(struct catalog *c, sqlite3_stmt *st,
+		     int (*cb)(void *ctx, int64_t id), void *ctx,
+		     const char *what);
+
+/* Bind text (not copied: it must outlive the step) or NULL. */
+void catalog_bind_text(sqlite3_stmt *st, int i, const char *s);
+
+/* Create or migrate the schema to CATALOG_SCHEMA_VERSION (schema.c). */
+int catalog_migrate(struct catalog *c);
+
+#endif
