@@ -72,7 +72,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_PICTURE_DELETE] = "DELETE FROM pictures WHERE file = ?1",
 	[STMT_PICTURE_INSERT] = "INSERT OR REPLACE INTO pictures VALUES (?1, ?2)",
 	[STMT_FILES_UNSEEN] =
-		"SELECT id FROM files WHERE origin = ?1 AND scan_gen < ?2",
+		"SELECT id FROM files WHERE origin = ?1 AND scan_gen < ?2 AND "
+		"(?3 = '' OR relpath >= ?3 || '/' AND relpath < ?3 || '0')",
 	[STMT_FILES_UNDER] =
 		"SELECT id FROM files WHERE origin = ?1 AND (relpath = ?2 OR "
 		"(relpath >= ?2 || '/' AND relpath < ?2 || '0'))",

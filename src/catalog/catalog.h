@@ -133,9 +133,13 @@ int catalog_file_extra(struct catalog *c, int64_t id,
 		       int (*cb)(void *ctx, const char *key, const char *value),
 		       void *ctx);
 
-/* Ids of files of origin not seen by generation gen (vanished ones). */
-int catalog_files_unseen(struct catalog *c, int64_t origin, int64_t gen,
-			 int (*cb)(void *ctx, int64_t id), void *ctx);
+/*
+ * Ids of files of origin under folder dir ("" = all) not seen by scan
+ * generation gen: the ones that vanished.
+ */
+int catalog_files_unseen(struct catalog *c, int64_t origin, const char *dir,
+			 int64_t gen, int (*cb)(void *ctx, int64_t id),
+			 void *ctx);
 
 /* Ids of files of origin whose relpath is dir or under dir/. */
 int catalog_files_under(struct catalog *c, int64_t origin, const char *dir,

@@ -396,39 +396,44 @@ int catalog_file_extra(struct catalog *c, int64_t id,
 		       : catalog_errno(c, rc, "read tags");
 }
 
-/* Shared driver of the queries that list file ids by origin. */
+/* Shared driver of the queries that list file ids by origin and folder. */
 static int list_ids(struct catalog *c, enum catalog_stmt id, int64_t origin,
-		    const char *text, int64_t num,
-		    int (*cb)(void *ctx, int64_t id), void *ctx)
+		    const char *dir, int (*cb)(void *ctx, int64_t id),
+		    void *ctx)
 {
 	sqlite3_stmt *st = catalog_stmt(c, id);
 
 	if (!st)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, origin);
-	if (text)
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_int64(st, 2, num);
+	sqlite3_bind_text(st, 2, dir, -1, SQLITE_STATIC);
 	return catalog_step_ids(c, st, cb, ctx, "list files");
 }
 
-int catalog_files_unseen(struct catalog *c, int64_t origin, int64_t gen,
-			 int (*cb)(void *ctx, int64_t id), void *ctx)
+int catalog_files_unseen(struct catalog *c, int64_t origin, const char *dir,
+			 int64_t gen, int (*cb)(void *ctx, int64_t id),
+			 void *ctx)
 {
-	return list_ids(c, STMT_FILES_UNSEEN, origin, NULL, gen, cb, ctx);
+	sqlite3_stmt *st = catalog_stmt(c, STMT_FILES_UNSEEN);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, origin);
+	sqlite3_bind_int64(st, 2, gen);
+	sqlite3_bind_text(st, 3, dir, -1, SQLITE_STATIC);
+	return catalog_step_ids(c, st, cb, ctx, "list vanished files");
 }
 
 int catalog_files_under(struct catalog *c, int64_t origin, const char *dir,
 			int (*cb)(void *ctx, int64_t id), void *ctx)
 {
-	return list_ids(c, STMT_FILES_UNDER, origin, dir, 0, cb, ctx);
+	return list_ids(c, STMT_FILES_UNDER, origin, dir, cb, ctx);
 }
 
 int catalog_tracks_in_dir(struct catalog *c, int64_t origin, const char *dir,
 			  int (*cb)(void *ctx, int64_t id), void *ctx)
 {
-	return list_ids(c, STMT_TRACKS_IN_DIR, origin, dir, 0, cb, ctx);
+	return list_ids(c, STMT_TRACKS_IN_DIR, origin, dir, cb, ctx);
 }
 
 int catalog_files_count(struct catalog *c, int64_t origin, int64_t *n)

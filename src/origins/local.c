@@ -169,6 +169,20 @@ static ssize_t local_pread(struct origin_file *base, void *buf, size_t len,
 	return (ssize_t)done;
 }
 
+static int local_fstat(struct origin_file *base, struct origin_entry *out)
+{
+	struct origin_local_file *f = (struct origin_local_file *)base;
+	struct stat st;
+
+	if (fstat(f->fd, &st))
+		return -errno;
+	out->name = NULL;
+	out->is_dir = S_ISDIR(st.st_mode);
+	out->size = (uint64_t)st.st_size;
+	out->mtime_ns = stat_mtime_ns(&st);
+	return 0;
+}
+
 static int local_fd(struct origin_file *base)
 {
 	return ((struct origin_local_file *)base)->fd;
@@ -205,6 +219,7 @@ static const struct origin_ops local_ops = {
 	.stat = local_stat,
 	.open = local_open,
 	.pread = local_pread,
+	.fstat = local_fstat,
 	.fd = local_fd,
 	.close = local_close,
 	.probe = local_probe,

@@ -51,3 +51,9 @@ int origin_probe(struct origin *o)
 {
 	return o->ops->probe ? o->ops->probe(o) : 0;
 }
+
+int origin_file_stat(struct origin_file *f, struct origin_entry *out)
+{
+	return f->origin->ops->fstat ? f->origin->ops->fstat(f, out)
+				     : -EOPNOTSUPP;
+}

@@ -45,6 +45,8 @@ struct origin_ops {
 	/* Read up to len bytes at off: bytes read (short only at EOF) or -errno. */
 	ssize_t (*pread)(struct origin_file *f, void *buf, size_t len,
 			 uint64_t off);
+	/* Size and mtime of an open file (to detect a file that changed). */
+	int (*fstat)(struct origin_file *f, struct origin_entry *out);
 	/* A file descriptor the kernel can splice from, or -1. */
 	int (*fd)(struct origin_file *f);
 	void (*close)(struct origin_file *f);
@@ -89,6 +91,7 @@ int origin_file_open(struct origin *o, const char *relpath,
 ssize_t origin_file_pread(struct origin_file *f, void *buf, size_t len,
 			  uint64_t off);
 int origin_file_fd(struct origin_file *f);
+int origin_file_stat(struct origin_file *f, struct origin_entry *out);
 void origin_file_close(struct origin_file *f);
 int origin_probe(struct origin *o);
 

@@ -1,0 +1,823 @@
+/*
+ * scan.c - the scanner thread (see scan.h).
+ *
+ * Mark and sweep: each walk takes a new generation number; every file
+ * seen is stamped with it (unchanged files cost one UPDATE, no parse);
+ * afterwards the files of the walked folder still carrying an older
+ * generation have vanished.  A walk whose root cannot be listed, or that
+ * finds nothing where the catalog knew files, sweeps nothing: an
+ * unreachable NAS must never look like a deleted library.
+ *
+ * Writes are batched: a transaction is committed after SCAN_BATCH_FILES
+ * changes or SCAN_BATCH_NS, then the tree's invalidations are published,
+ * so the mount shows new files while a long scan runs.
+ */
+#include "common/mfs.h"
+#include "common/str.h"
+#define MFS_LOG_MODULE MFS_LOGM_SCAN
+#include "log/log.h"
+#include "scan/scan_i.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SCAN_BATCH_FILES 2000
+#define SCAN_BATCH_NS (500 * 1000000LL)
+#define SCAN_QUIET_NS (150 * 1000000LL)	/* inotify debounce */
+#define SCAN_MAX_DELAY_NS (1000 * 1000000LL)
+#define SCAN_MAX_DEPTH 64
+
+struct scan_request {
+	size_t oi;
+	char *relpath;
+};
+
+struct scan {
+	struct catalog *db;
+	struct tree *tree;
+	struct origin **origins;
+	size_t n_origins;
+	struct watch *watch;		/* NULL if inotify is unavailable */
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+	int wake_fd;			/* eventfd: requests and stop */
+
+	pthread_mutex_t lock;
+	/* protected by lock */
+	struct scan_request *reqs;
+	size_t n_reqs, cap_reqs;
+	bool full_requested;
+	struct scan_progress progress;
+	pthread_cond_t initial_cond;
+
+	/* scanner thread only */
+	int64_t gen;
+	bool in_txn;
+	size_t batch_changes;
+	int64_t batch_start_ns;
+	int64_t walk_seen;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void progress_add(struct scan *s, int64_t *field, int64_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	*field += n;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- batches ---------------------------------------------------------- */
+
+static int batch_open(struct scan *s)
+{
+	int rc;
+
+	if (s->in_txn)
+		return 0;
+	rc = catalog_begin(s->db);
+	if (rc)
+		return rc;
+	s->in_txn = true;
+	s->batch_changes = 0;
+	s->batch_start_ns = mono_ns();
+	return 0;
+}
+
+static int batch_commit(struct scan *s)
+{
+	int rc;
+
+	if (!s->in_txn)
+		return 0;
+	rc = tree_finish(s->tree);
+	if (!rc)
+		rc = catalog_commit(s->db);
+	s->in_txn = false;
+	if (rc) {
+		catalog_rollback(s->db);
+		tree_discard(s->tree);
+		return rc;
+	}
+	tree_publish(s->tree);
+	return 0;
+}
+
+/* Commit when the batch is big or old enough, and open the next one. */
+static int batch_tick(struct scan *s)
+{
+	int rc;
+
+	if (s->batch_changes < SCAN_BATCH_FILES &&
+	    mono_ns() - s->batch_start_ns < SCAN_BATCH_NS)
+		return 0;
+	rc = batch_commit(s);
+	return rc ? rc : batch_open(s);
+}
+
+/* ---- one file --------------------------------------------------------- */
+
+static bool is_cover_image(const char *name)
+{
+	static const char *const stems[] = { "cover.", "folder.", "front." };
+	size_t i;
+
+	if (!str_ends_with_ci(name, ".jpg") && !str_ends_with_ci(name, ".jpeg") &&
+	    !str_ends_with_ci(name, ".png"))
+		return false;
+	for (i = 0; i < MFS_ARRAY_SIZE(stems); i++)
+		if (!strncasecmp(name, stems[i], strlen(stems[i])))
+			return true;
+	return false;
+}
+
+static ssize_t source_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	return origin_file_pread(ctx, buf, len, off);
+}
+
+/* Parse an audio file; a file no parser reads still gets an empty meta. */
+static void parse_audio(struct scan *s, struct origin *o, const char *relpath,
+			uint64_t size, struct formats_meta *meta)
+{
+	struct formats_source src;
+	struct origin_file *f;
+	const char *name = strrchr(relpath, '/');
+	int rc;
+
+	memset(meta, 0, sizeof(*meta));
+	rc = origin_file_open(o, relpath, &f);
+	if (rc) {
+		mfs_log(MFS_LOG_WARN, "cannot open '%s' in origin '%s': %s",
+			relpath, o->id, strerror(-rc));
+		return;
+	}
+	src.read_at = source_read;
+	src.ctx = f;
+	src.size = size;
+	rc = formats_parse(&src, name ? name + 1 : relpath, meta);
+	origin_file_close(f);
+	if (rc) {
+		mfs_log(MFS_LOG_DEBUG, "cannot read tags of '%s': %s", relpath,
+			strerror(-rc));
+		formats_meta_release(meta);
+		memset(meta, 0, sizeof(*meta));
+		progress_add(s, &s->progress.parse_errors, 1);
+	}
+}
+
+static const char *base_name(const char *relpath)
+{
+	const char *slash = strrchr(relpath, '/');
+
+	return slash ? slash + 1 : relpath;
+}
+
+/* The folder part of relpath as a new string ("" at the root). */
+static char *dir_of(const char *relpath)
+{
+	const char *slash = strrchr(relpath, '/');
+
+	return str_ndup(relpath, slash ? (size_t)(slash - relpath) : 0);
+}
+
+/* Store a new or changed file and place it in the tree. */
+static int store_file(struct scan *s, size_t oi, const char *relpath,
+		      const struct origin_entry *e, bool known, int64_t id)
+{
+	struct origin *o = s->origins[oi];
+	struct catalog_file_info info = { 0 };
+	struct formats_meta meta = { 0 };
+	bool audio = formats_is_audio_name(base_name(relpath));
+	char *key = NULL;
+	char *dir;
+	int rc = 0;
+
+	if (audio) {
+		parse_audio(s, o, relpath, e->size, &meta);
+		key = tree_album_key(&meta.tags);
+		if (!key)
+			rc = -ENOMEM;
+	}
+	if (!rc && known)
+		rc = tree_unplace(s->tree, id);
+	info.origin = o->catalog_id;
+	info.relpath = relpath;
+	info.size = (int64_t)e->size;
+	info.mtime_ns = e->mtime_ns;
+	info.role = audio ? CATALOG_ROLE_TRACK : CATALOG_ROLE_IMAGE;
+	info.meta = audio ? &meta : NULL;
+	info.album_key = key;
+	info.gen = s->gen;
+	if (!rc)
+		rc = catalog_file_put(s->db, &info, &id);
+	if (!rc && audio)
+		rc = tree_place(s->tree, id);
+	if (!rc && !audio) {
+		dir = dir_of(relpath);
+		rc = dir ? tree_folder_images_changed(s->tree, o->catalog_id, dir)
+			 : -ENOMEM;
+		free(dir);
+	}
+	formats_meta_release(&meta);
+	free(key);
+	s->batch_changes++;
+	progress_add(s, &s->progress.files_parsed, 1);
+	return rc;
+}
+
+/* Look at one file of a walk: skip it, touch it, or (re)read it. */
+static int scan_file(struct scan *s, size_t oi, const char *relpath,
+		     const struct origin_entry *e)
+{
+	const char *name = base_name(relpath);
+	int64_t id, size, mtime;
+	int rc;
+
+	if (!formats_is_audio_name(name) && !is_cover_image(name))
+		return 0;
+	s->walk_seen++;
+	progress_add(s, &s->progress.files_seen, 1);
+	rc = catalog_file_stamp(s->db, s->origins[oi]->catalog_id, relpath, &id,
+				&size, &mtime);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (!rc && size == (int64_t)e->size && mtime == e->mtime_ns)
+		return catalog_file_touch(s->db, id, s->gen);
+	mfs_log(MFS_LOG_DEBUG, "%s '%s' in origin '%s'",
+		rc ? "new file" : "changed file", relpath, s->origins[oi]->id);
+	rc = store_file(s, oi, relpath, e, rc == 0, id);
+	return rc ? rc : batch_tick(s);
+}
+
+/* Take one file out of the tree and the catalog. */
+static int remove_file(struct scan *s, int64_t id)
+{
+	struct catalog_file f;
+	char *dir;
+	int rc;
+
+	rc = catalog_file_get(s->db, id, &f);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	mfs_log(MFS_LOG_DEBUG, "file '%s' vanished", f.relpath);
+	rc = tree_unplace(s->tree, id);
+	if (!rc)
+		rc = catalog_file_delete(s->db, id);
+	if (!rc && f.role == CATALOG_ROLE_IMAGE) {
+		dir = dir_of(f.relpath);
+		rc = dir ? tree_folder_images_changed(s->tree, f.origin, dir)
+			 : -ENOMEM;
+		free(dir);
+	}
+	catalog_file_release(&f);
+	s->batch_changes++;
+	progress_add(s, &s->progress.files_removed, 1);
+	return rc ? rc : batch_tick(s);
+}
+
+struct id_list {
+	int64_t *ids;
+	size_t n, cap;
+};
+
+static int collect_id(void *ctx, int64_t id)
+{
+	struct id_list *l = ctx;
+	int64_t *p;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		p = realloc(l->ids, l->cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		l->ids = p;
+	}
+	l->ids[l->n++] = id;
+	return 0;
+}
+
+/* Remove every file in list (collected first: never delete mid-query). */
+static int remove_list(struct scan *s, struct id_list *l)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < l->n; i++)
+		rc = remove_file(s, l->ids[i]);
+	free(l->ids);
+	l->ids = NULL;
+	l->n = l->cap = 0;
+	return rc;
+}
+
+/* ---- walks ------------------------------------------------------------ */
+
+struct walk_ctx {
+	struct scan *s;
+	size_t oi;
+	const char *reldir;
+	char **subdirs;
+	size_t n_subdirs, cap_subdirs;
+	int rc;
+};
+
+static char *join_path(const char *dir, const char *name)
+{
+	return *dir ? str_printf("%s/%s", dir, name) : strdup(name);
+}
+
+static int walk_entry(void *ctx, const struct origin_entry *e)
+{
+	struct walk_ctx *w = ctx;
+	char *relpath;
+	char **p;
+
+	if (atomic_load(&w->s->stop))
+		return 1;
+	relpath = join_path(w->reldir, e->name);
+	if (!relpath) {
+		w->rc = -ENOMEM;
+		return 1;
+	}
+	if (e->is_dir) {
+		/* recurse after the listing: keep one folder open at a time */
+		if (w->n_subdirs == w->cap_subdirs) {
+			w->cap_subdirs = w->cap_subdirs ? w->cap_subdirs * 2 : 16;
+			p = realloc(w->subdirs,
+				    w->cap_subdirs * sizeof(*w->subdirs));
+			if (!p) {
+				free(relpath);
+				w->rc = -ENOMEM;
+				return 1;
+			}
+			w->subdirs = p;
+		}
+		w->subdirs[w->n_subdirs++] = relpath;
+		return 0;
+	}
+	w->rc = scan_file(w->s, w->oi, relpath, e);
+	free(relpath);
+	return w->rc != 0;
+}
+
+static void watch_folder(struct scan *s, size_t oi, const char *reldir)
+{
+	char *abs;
+
+	if (!s->watch)
+		return;
+	abs = origin_local_path(s->origins[oi], reldir);
+	if (abs)
+		watch_add(s->watch, oi, abs, reldir);
+	free(abs);
+}
+
+/*
+ * Walk folder reldir of origin oi and everything below it.  A sub-folder
+ * that cannot be listed keeps its files (they are marked seen); only a
+ * failure of reldir itself is returned.
+ */
+static int walk_dir(struct scan *s, size_t oi, const char *reldir, int depth)
+{
+	struct walk_ctx w = { .s = s, .oi = oi, .reldir = reldir };
+	struct origin *o = s->origins[oi];
+	size_t i;
+	int rc;
+
+	watch_folder(s, oi, reldir);
+	rc = origin_list_dir(o, reldir, walk_entry, &w);
+	if (!rc)
+		rc = w.rc;
+	for (i = 0; i < w.n_subdirs; i++) {
+		int sub = rc || depth >= SCAN_MAX_DEPTH
+				  ? -ELOOP
+				  : walk_dir(s, oi, w.subdirs[i], depth + 1);
+
+		if (sub && sub != -ENOMEM && !rc && !atomic_load(&s->stop)) {
+			mfs_log(MFS_LOG_WARN,
+				"cannot list '%s' in origin '%s': %s",
+				w.subdirs[i], o->id, strerror(-sub));
+			sub = catalog_files_touch_under(s->db, o->catalog_id,
+							w.subdirs[i], s->gen);
+		}
+		if (sub == -ENOMEM || (sub && !rc))
+			rc = sub;
+		free(w.subdirs[i]);
+	}
+	free(w.subdirs);
+	return rc;
+}
+
+static int next_generation(struct scan *s)
+{
+	char buf[32];
+
+	s->gen++;
+	snprintf(buf, sizeof(buf), "%" PRId64, s->gen);
+	return catalog_meta_set(s->db, "scan_gen", buf);
+}
+
+/*
+ * Walk folder reldir ("" = the whole origin) and sweep what vanished
+ * below it, unless the walk says the origin is unreachable.
+ */
+static int walk_and_sweep(struct scan *s, size_t oi, const char *reldir)
+{
+	struct origin *o = s->origins[oi];
+	struct id_list gone = { NULL, 0, 0 };
+	int64_t known = 0;
+	int rc;
+
+	rc = batch_open(s);
+	if (!rc)
+		rc = next_generation(s);
+	if (rc)
+		return rc;
+	s->walk_seen = 0;
+	rc = walk_dir(s, oi, reldir, 0);
+	if (atomic_load(&s->stop))
+		return 0;
+	if (rc) {
+		mfs_log(MFS_LOG_WARN, "origin '%s' is unreachable (%s): its "
+				      "files stay listed",
+			o->id, strerror(-rc));
+		return 0;
+	}
+	if (!*reldir && s->walk_seen == 0) {
+		rc = catalog_files_count(s->db, o->catalog_id, &known);
+		if (!rc && known > 0) {
+			mfs_log(MFS_LOG_WARN,
+				"origin '%s' looks empty but the catalog "
+				"knows %" PRId64 " files: treating it as "
+				"unreachable, nothing is removed",
+				o->id, known);
+			return 0;
+		}
+	}
+	rc = catalog_files_unseen(s->db, o->catalog_id, reldir, s->gen,
+				  collect_id, &gone);
+	if (!rc)
+		rc = remove_list(s, &gone);
+	free(gone.ids);
+	return rc;
+}
+
+static int full_walk(struct scan *s)
+{
+	int64_t start = mono_ns();
+	size_t oi;
+	int rc = 0;
+
+	for (oi = 0; oi < s->n_origins && !atomic_load(&s->stop); oi++) {
+		rc = walk_and_sweep(s, oi, "");
+		if (rc)
+			break;
+	}
+	if (!rc)
+		rc = batch_commit(s);
+	progress_add(s, &s->progress.walks, 1);
+	mfs_log(MFS_LOG_INFO, "scan of %zu origin(s) done in %.2f s",
+		s->n_origins, (double)(mono_ns() - start) / 1e9);
+	return rc;
+}
+
+/* Re-read one path that an event or FUSE named. */
+static int rescan_path(struct scan *s, size_t oi, const char *relpath)
+{
+	struct origin *o = s->origins[oi];
+	struct id_list gone = { NULL, 0, 0 };
+	struct origin_entry e;
+	int rc;
+
+	rc = batch_open(s);
+	if (rc)
+		return rc;
+	rc = origin_stat(o, relpath, &e);
+	if (rc == -ENOENT || rc == -ENOTDIR) {
+		/* gone: the file, or a folder and everything in it */
+		if (origin_probe(o))
+			return 0;	/* the whole origin went away */
+		rc = catalog_files_under(s->db, o->catalog_id, relpath,
+					 collect_id, &gone);
+		return rc ? rc : remove_list(s, &gone);
+	}
+	if (rc)
+		return rc;
+	if (e.is_dir)
+		return walk_and_sweep(s, oi, relpath);
+	return scan_file(s, oi, relpath, &e);
+}
+
+/* ---- requests and the thread ------------------------------------------ */
+
+static void wake(struct scan *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		mfs_log(MFS_LOG_WARN, "cannot wake the scanner: %s",
+			strerror(errno));
+}
+
+/* Queue a path; the caller holds s->lock. */
+static void queue_locked(struct scan *s, size_t oi, const char *relpath)
+{
+	struct scan_request *p;
+
+	if (s->n_reqs == s->cap_reqs) {
+		s->cap_reqs = s->cap_reqs ? s->cap_reqs * 2 : 64;
+		p = realloc(s->reqs, s->cap_reqs * sizeof(*p));
+		if (!p) {
+			s->full_requested = true;	/* degrade, never lose */
+			return;
+		}
+		s->reqs = p;
+	}
+	s->reqs[s->n_reqs].oi = oi;
+	s->reqs[s->n_reqs].relpath = strdup(relpath);
+	if (!s->reqs[s->n_reqs].relpath)
+		s->full_requested = true;
+	else
+		s->n_reqs++;
+}
+
+void scan_request_path(struct scan *s, const struct origin *o,
+		       const char *relpath)
+{
+	size_t oi;
+
+	for (oi = 0; oi < s->n_origins; oi++) {
+		if (s->origins[oi] != o)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		queue_locked(s, oi, relpath);
+		pthread_mutex_unlock(&s->lock);
+		wake(s);
+		return;
+	}
+}
+
+void scan_request_full(struct scan *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->full_requested = true;
+	pthread_mutex_unlock(&s->lock);
+	wake(s);
+}
+
+static void on_watch_event(void *ctx, size_t oi, const char *relpath)
+{
+	struct scan *s = ctx;
+
+	pthread_mutex_lock(&s->lock);
+	queue_locked(s, oi, relpath);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int cmp_request(const void *a, const void *b)
+{
+	const struct scan_request *x = a, *y = b;
+
+	if (x->oi != y->oi)
+		return x->oi < y->oi ? -1 : 1;
+	return strcmp(x->relpath, y->relpath);
+}
+
+/* Take the queued requests and handle each distinct path once. */
+static int drain_requests(struct scan *s)
+{
+	struct scan_request *reqs;
+	size_t n, i;
+	bool full;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	reqs = s->reqs;
+	n = s->n_reqs;
+	full = s->full_requested;
+	s->reqs = NULL;
+	s->n_reqs = s->cap_reqs = 0;
+	s->full_requested = false;
+	pthread_mutex_unlock(&s->lock);
+
+	if (full)
+		rc = full_walk(s);
+	qsort(reqs, n, sizeof(*reqs), cmp_request);
+	for (i = 0; i < n; i++) {
+		bool dup = i && !cmp_request(&reqs[i], &reqs[i - 1]);
+
+		if (!rc && !full && !dup && !atomic_load(&s->stop))
+			rc = rescan_path(s, reqs[i].oi, reqs[i].relpath);
+		free(reqs[i].relpath);
+	}
+	free(reqs);
+	if (!rc)
+		rc = batch_commit(s);
+	return rc;
+}
+
+static bool have_requests(struct scan *s)
+{
+	bool any;
+
+	pthread_mutex_lock(&s->lock);
+	any = s->n_reqs || s->full_requested;
+	pthread_mutex_unlock(&s->lock);
+	return any;
+}
+
+/*
+ * Wait for events; returns once requests have been quiet for
+ * SCAN_QUIET_NS (or waited SCAN_MAX_DELAY_NS), or stop was asked.
+ */
+static void wait_for_work(struct scan *s)
+{
+	struct pollfd pfd[2];
+	int64_t first = 0, last = 0, now;
+	bool overflow;
+	uint64_t junk;
+	int timeout;
+
+	pfd[0].fd = s->wake_fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = s->watch ? watch_fd(s->watch) : -1;
+	pfd[1].events = POLLIN;
+	while (!atomic_load(&s->stop)) {
+		now = mono_ns();
+		if (have_requests(s)) {
+			if (!first)
+				first = last = now;
+			if (now - last >= SCAN_QUIET_NS ||
+			    now - first >= SCAN_MAX_DELAY_NS)
+				return;
+			timeout = (int)((SCAN_QUIET_NS - (now - last)) / 1000000) + 1;
+		} else {
+			timeout = -1;
+		}
+		if (poll(pfd, 2, timeout) <= 0)
+			continue;
+		if (pfd[0].revents & POLLIN)
+			if (read(s->wake_fd, &junk, sizeof(junk)) < 0)
+				junk = 0;
+		if (pfd[1].revents & POLLIN) {
+			watch_read(s->watch, on_watch_event, s, &overflow);
+			if (overflow) {
+				mfs_log(MFS_LOG_WARN, "inotify queue overflow: "
+						      "rescanning everything");
+				scan_request_full(s);
+			}
+		}
+		last = mono_ns();
+	}
+}
+
+static int first_pass(struct scan *s)
+{
+	char *gen = NULL;
+	long long g = 0;
+	int rc;
+
+	if (catalog_meta_get(s->db, "scan_gen", &gen) == 0)
+		str_to_ll(gen, 0, INT64_MAX, &g);
+	free(gen);
+	s->gen = g;
+	rc = batch_open(s);
+	if (!rc)
+		rc = tree_sync_template(s->tree);
+	if (!rc)
+		rc = batch_commit(s);
+	if (!rc)
+		rc = full_walk(s);
+	pthread_mutex_lock(&s->lock);
+	s->progress.initial_done = true;
+	pthread_cond_broadcast(&s->initial_cond);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static void *scan_main(void *arg)
+{
+	struct scan *s = arg;
+	int rc;
+
+	rc = first_pass(s);
+	while (!atomic_load(&s->stop)) {
+		if (rc)
+			mfs_log(MFS_LOG_ERROR, "scan failed: %s", strerror(-rc));
+		wait_for_work(s);
+		if (atomic_load(&s->stop))
+			break;
+		rc = drain_requests(s);
+	}
+	if (batch_commit(s))
+		mfs_log(MFS_LOG_ERROR, "cannot commit the last scan batch");
+	return NULL;
+}
+
+int scan_new(struct catalog *writer, struct tree *tree,
+	     struct origin **origins, size_t n, struct scan **out)
+{
+	struct scan *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->db = writer;
+	s->tree = tree;
+	s->origins = origins;
+	s->n_origins = n;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->initial_cond, NULL);
+	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->wake_fd < 0) {
+		rc = -errno;
+		scan_free(s);
+		return rc;
+	}
+	rc = watch_new(&s->watch);
+	if (rc)
+		mfs_log(MFS_LOG_WARN, "inotify unavailable (%s): changes are "
+				      "seen on the next rescan",
+			strerror(-rc));
+	*out = s;
+	return 0;
+}
+
+int scan_start(struct scan *s)
+{
+	int rc = pthread_create(&s->thread, NULL, scan_main, s);
+
+	if (rc)
+		return -rc;
+	s->running = true;
+	return 0;
+}
+
+void scan_stop(struct scan *s)
+{
+	if (!s || !s->running)
+		return;
+	atomic_store(&s->stop, true);
+	wake(s);
+	pthread_join(s->thread, NULL);
+	s->running = false;
+}
+
+void scan_free(struct scan *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	scan_stop(s);
+	for (i = 0; i < s->n_reqs; i++)
+		free(s->reqs[i].relpath);
+	free(s->reqs);
+	watch_free(s->watch);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	tree_free(s->tree);
+	catalog_close(&s->db);
+	pthread_cond_destroy(&s->initial_cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+void scan_get_progress(struct scan *s, struct scan_progress *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->progress;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int scan_wait_initial(struct scan *s, int timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (!s->progress.initial_done && rc == 0)
+		rc = pthread_cond_timedwait(&s->initial_cond, &s->lock, &ts);
+	pthread_mutex_unlock(&s->lock);
+	return s->progress.initial_done ? 0 : -ETIMEDOUT;
+}

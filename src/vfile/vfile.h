@@ -1,0 +1,64 @@
+/*
+ * vfile.h - virtual files: what a file of the mount is made of.
+ *
+ * Owns: struct vfile, an open virtual file, and the origin handle it
+ * reads from.  A virtual file is a list of segments, each either bytes
+ * held in memory (a synthesized header, a decoded picture) or a byte range
+ * of an origin file.  Size, reads and offsets all come from the segment
+ * list, so every kind of file (a track, a cover that is a range inside a
+ * track, later a track with an overlaid header) shares one read path.
+ *
+ * A read is answered as "pieces": an origin range with a file descriptor
+ * lets FUSE splice from the origin without copying through user space.
+ *
+ * Threads: a vfile may be read by several threads at once (FUSE may issue
+ * parallel reads on one handle); it is immutable after open.
+ * Memory: vfile_open_* return a vfile released with vfile_close.
+ */
+#ifndef MFS_VFILE_VFILE_H
+#define MFS_VFILE_VFILE_H
+
+#include "common/mfs.h"
+#include "origins/origins.h"
+
+struct vfile;
+
+/* One contiguous part of a read. */
+struct vfile_piece {
+	const void *mem;	/* bytes in memory, or NULL: */
+	int fd;			/* an origin file descriptor (-1: none) */
+	struct origin_file *file;	/* for pread when fd is -1 */
+	uint64_t pos;		/* offset in the origin file */
+	size_t len;
+};
+
+/*
+ * A virtual file that is bytes [off, off + len) of relpath in origin o.
+ * The origin file stays open until vfile_close.  *stat_out (if not NULL)
+ * receives the origin file's current size and mtime so the caller can
+ * tell whether it changed since it was scanned.
+ */
+int vfile_open_range(struct origin *o, const char *relpath, uint64_t off,
+		     uint64_t len, struct origin_entry *stat_out,
+		     struct vfile **out);
+
+/* A virtual file made of data (ownership of data passes to the vfile). */
+int vfile_open_bytes(uint8_t *data, size_t len, struct vfile **out);
+
+uint64_t vfile_size(const struct vfile *vf);
+
+/*
+ * Map [off, off + size) to at most max pieces; *n receives their count.
+ * Reads past the end are cut (n may be 0).
+ */
+int vfile_map(const struct vfile *vf, uint64_t off, size_t size,
+	      struct vfile_piece *pieces, size_t max, size_t *n);
+
+/* Copy [off, off + size) into buf: bytes copied or -errno. */
+ssize_t vfile_read(const struct vfile *vf, void *buf, size_t size,
+		   uint64_t off);
+
+/* Release; NULL accepted. */
+void vfile_close(struct vfile *vf);
+
+#endif
