@@ -33,6 +33,14 @@ enum toml_type {
 struct toml_value;
 
 /*
+ * Deepest nesting toml_parse accepts: a table or array more than this many
+ * levels below the root (through [headers], dotted keys, arrays or inline
+ * tables) is an error, so walking a parsed tree recurses at most
+ * TOML_MAX_DEPTH + 1 levels.
+ */
+#define TOML_MAX_DEPTH 128
+
+/*
  * Parse a TOML 1.0.0 document of len bytes.  On success *out is the root
  * table (caller frees with toml_free).  On failure returns -EINVAL and
  * writes "FILENAME:LINE:COL: reason" into err (errsize bytes); filename
