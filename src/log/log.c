@@ -71,6 +71,9 @@ int mfs_log_parse_level(const char *name, enum mfs_log_level *out)
 }
 
 static void vlog_line(const char *module, enum mfs_log_level level,
+		      const char *fmt, va_list ap) MFS_PRINTF(3, 0);
+
+static void vlog_line(const char *module, enum mfs_log_level level,
 		      const char *fmt, va_list ap)
 {
 	char line[4096];
@@ -199,6 +202,9 @@ int mfs_log_set_filter(const char *spec, char *err, size_t errsize)
 					      : (unsigned char)deflt;
 	return 0;
 }
+
+static void libfuse_log(enum fuse_log_level level, const char *fmt,
+			va_list ap) MFS_PRINTF(2, 0);
 
 static void libfuse_log(enum fuse_log_level level, const char *fmt,
 			va_list ap)

@@ -45,6 +45,7 @@ struct scan {
 	pthread_t thread;
 	bool running;
 	atomic_bool stop;
+	atomic_bool full_from_signal;	/* set by SIGHUP */
 	int wake_fd;			/* eventfd: requests and stop */
 
 	pthread_mutex_t lock;
@@ -628,10 +629,20 @@ static int drain_requests(struct scan *s)
 	return rc;
 }
 
+void scan_request_full_from_signal(struct scan *s)
+{
+	atomic_store(&s->full_from_signal, true);
+	wake(s);
+}
+
 static bool have_requests(struct scan *s)
 {
 	bool any;
 
+	if (atomic_exchange(&s->full_from_signal, false)) {
+		mfs_log(MFS_LOG_INFO, "SIGHUP: rescanning every origin");
+		scan_request_full(s);
+	}
 	pthread_mutex_lock(&s->lock);
 	any = s->n_reqs || s->full_requested;
 	pthread_mutex_unlock(&s->lock);

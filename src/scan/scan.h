@@ -58,6 +58,12 @@ void scan_request_path(struct scan *s, const struct origin *o,
 /* Ask for a full walk of every origin (e.g. on SIGHUP or inotify overflow). */
 void scan_request_full(struct scan *s);
 
+/*
+ * The same from a signal handler: async-signal-safe (an atomic flag and a
+ * write to an eventfd).
+ */
+void scan_request_full_from_signal(struct scan *s);
+
 void scan_get_progress(struct scan *s, struct scan_progress *out);
 
 /* Block until the first walk of every origin finished or timeout_ms passed: 0 or -ETIMEDOUT. */

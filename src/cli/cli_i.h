@@ -1,0 +1,19 @@
+/*
+ * cli_i.h - shared by the subcommands of src/cli/.
+ */
+#ifndef MFS_CLI_CLI_I_H
+#define MFS_CLI_CLI_I_H
+
+#include "cli/cli.h"
+
+/* Options that come before the subcommand. */
+struct cli_global {
+	const char *log_level;	/* -l/--log-level, or NULL */
+};
+
+int cmd_mount(int argc, char **argv, const struct cli_global *g);
+
+/* Print "musicfs: <message>" to stderr. */
+void cli_error(const char *fmt, ...) MFS_PRINTF(1, 2);
+
+#endif

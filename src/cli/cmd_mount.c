@@ -1,0 +1,229 @@
+/*
+ * cmd_mount.c - musicfs mount: configuration in, a live mount out.
+ *
+ * Precedence, lowest first: built-in defaults, the config file (--config,
+ * else $XDG_CONFIG_HOME/musicfs/config.toml if it exists), the
+ * environment (MUSICFS_LOG), the command-line flags.
+ */
+#include "common/mfs.h"
+#include "common/str.h"
+#include "log/log.h"
+#include "cli/cli_i.h"
+#include "config/config.h"
+#include "daemon/daemon.h"
+#include "tree/tree.h"
+
+#include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char mount_usage[] =
+	"usage: musicfs mount [MOUNTPOINT] [options]\n"
+	"\n"
+	"Mount the library of the origins on MOUNTPOINT (or the config's\n"
+	"mount_point).  Without -f, returns once the mount is live and leaves\n"
+	"the daemon running in the background; unmount with\n"
+	"fusermount3 -u MOUNTPOINT.\n"
+	"\n"
+	"options:\n"
+	"  -o, --origin DIR        a local folder of music (repeatable; NFS and\n"
+	"                          SMB shares mounted by the OS work too)\n"
+	"  -c, --config FILE       TOML config (see config.example.toml)\n"
+	"  -C, --cache-dir DIR     catalog, lock and pid file location\n"
+	"                          (default ~/.cache/musicfs, root:\n"
+	"                          /var/cache/musicfs)\n"
+	"  -t, --template T        path template (default\n"
+	"                          '" TREE_DEFAULT_TEMPLATE "')\n"
+	"  -x, --xattrs            serve tags as user.musicfs.* attributes\n"
+	"  -f, --foreground        stay in the foreground (systemd, tests)\n"
+	"  -l, --log-level LEVEL   error, warn, info, debug, trace, or per\n"
+	"                          module: scan=debug,info\n"
+	"  -d, --debug-fuse        trace every FUSE request (implies -f)\n"
+	"  -h, --help              show this help\n";
+
+struct mount_flags {
+	const char *config;
+	const char *cache_dir;
+	const char *template_text;
+	const char *log_level;
+	const char *mountpoint;
+	bool xattrs;
+	struct daemon_options daemon;
+};
+
+/* The default config file if it exists, else NULL.  Caller frees. */
+static char *default_config_path(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char *path = NULL;
+
+	if (xdg && *xdg)
+		path = str_printf("%s/musicfs/config.toml", xdg);
+	else if (home && *home)
+		path = str_printf("%s/.config/musicfs/config.toml", home);
+	if (path && access(path, R_OK)) {
+		free(path);
+		path = NULL;
+	}
+	return path;
+}
+
+static int parse_flags(int argc, char **argv, struct mount_flags *fl,
+		       struct config *cfg)
+{
+	static const struct option opts[] = {
+		{ "origin", required_argument, NULL, 'o' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "cache-dir", required_argument, NULL, 'C' },
+		{ "template", required_argument, NULL, 't' },
+		{ "xattrs", no_argument, NULL, 'x' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "debug-fuse", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "o:c:C:t:xfl:dh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (config_add_local_origin(cfg, optarg))
+				return CLI_EXIT_FAILURE;
+			break;
+		case 'c': fl->config = optarg; break;
+		case 'C': fl->cache_dir = optarg; break;
+		case 't': fl->template_text = optarg; break;
+		case 'x': fl->xattrs = true; break;
+		case 'f': fl->daemon.foreground = true; break;
+		case 'l': fl->log_level = optarg; break;
+		case 'd':
+			fl->daemon.debug_fuse = true;
+			fl->daemon.foreground = true;
+			break;
+		case 'h':
+			fputs(mount_usage, stdout);
+			return -1;
+		default:
+			fputs(mount_usage, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		fl->mountpoint = argv[optind++];
+	if (optind < argc) {
+		cli_error("unexpected argument '%s'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Replace *field with a copy of value. */
+static int set_string(char **field, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (!copy)
+		return -ENOMEM;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/*
+ * Load the config file into cfg, keeping the origins the flags added
+ * (they come first in cfg; the file's are appended after).
+ */
+static int load_config_file(struct config *cfg, const char *explicit_path)
+{
+	char *path = explicit_path ? strdup(explicit_path) : default_config_path();
+	char err[512];
+	int rc;
+
+	if (!path)
+		return 0;
+	rc = config_load_file(cfg, path, err, sizeof(err));
+	free(path);
+	if (rc) {
+		cli_error("%s", err);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int apply_log_level(const struct config *cfg, const char *flag,
+			   const char *global_flag)
+{
+	const char *specs[] = { cfg->logging.level, getenv("MUSICFS_LOG"),
+				global_flag, flag };
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < MFS_ARRAY_SIZE(specs); i++) {
+		if (str_empty(specs[i]))
+			continue;
+		if (mfs_log_set_filter(specs[i], err, sizeof(err))) {
+			cli_error("%s", err);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+static int apply_flags(struct config *cfg, const struct mount_flags *fl)
+{
+	if (fl->mountpoint && set_string(&cfg->mount_point, fl->mountpoint))
+		return CLI_EXIT_FAILURE;
+	if (fl->cache_dir && set_string(&cfg->cache_dir, fl->cache_dir))
+		return CLI_EXIT_FAILURE;
+	if (fl->template_text &&
+	    set_string(&cfg->path_template, fl->template_text))
+		return CLI_EXIT_FAILURE;
+	if (fl->xattrs)
+		cfg->tag_xattrs = true;
+	return 0;
+}
+
+static int check_mount(const struct config *cfg)
+{
+	struct stat st;
+	char err[512];
+
+	if (config_validate(cfg, err, sizeof(err))) {
+		cli_error("%s", err);
+		return CLI_EXIT_USAGE;
+	}
+	if (tree_template_check(cfg->path_template, err, sizeof(err))) {
+		cli_error("path_template: %s", err);
+		return CLI_EXIT_USAGE;
+	}
+	if (stat(cfg->mount_point, &st) || !S_ISDIR(st.st_mode)) {
+		cli_error("mount point '%s' is not a folder (create it first)",
+			  cfg->mount_point);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int cmd_mount(int argc, char **argv, const struct cli_global *g)
+{
+	struct mount_flags fl = { 0 };
+	struct config cfg;
+	int rc;
+
+	config_init(&cfg);
+	rc = parse_flags(argc, argv, &fl, &cfg);
+	if (!rc)
+		rc = load_config_file(&cfg, fl.config);
+	if (!rc)
+		rc = apply_flags(&cfg, &fl);
+	if (!rc)
+		rc = apply_log_level(&cfg, fl.log_level, g->log_level);
+	if (!rc)
+		rc = check_mount(&cfg);
+	if (!rc)
+		rc = daemon_run(&cfg, &fl.daemon);
+	config_release(&cfg);
+	return rc < 0 ? CLI_EXIT_OK : rc;
+}

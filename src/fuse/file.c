@@ -1,0 +1,148 @@
+/*
+ * file.c - open, read and release of tracks and covers.
+ *
+ * open builds the vfile (the segment list) once; read maps the requested
+ * range to pieces and hands origin pieces to the kernel as file
+ * descriptor ranges, which libfuse splices into /dev/fuse without copying
+ * through user space.  open also compares the origin file with what the
+ * catalog recorded: a file that changed is reported to the scanner and
+ * opened without keep_cache, so stale pages are not reused.
+ */
+#include "common/mfs.h"
+#define MFS_LOG_MODULE MFS_LOGM_FUSE
+#include "log/log.h"
+#include "fuse/mfs_fuse_i.h"
+
+#include <fcntl.h>
+
+#define MFS_FUSE_MAX_PIECES 8
+
+/* Open the vfile behind a track or cover vnode; *fresh says unchanged. */
+static int open_vnode(struct mfs_fuse *f, struct catalog *c,
+		      const struct catalog_vnode *v, struct vfile **vf,
+		      bool *fresh)
+{
+	struct catalog_file file;
+	struct origin_entry now;
+	struct origin *o;
+	uint8_t *data;
+	size_t len;
+	int rc;
+
+	*fresh = true;
+	if (v->kind == CATALOG_VNODE_COVER && v->src_offset < 0) {
+		rc = catalog_file_picture(c, v->file, &data, &len);
+		return rc ? rc : vfile_open_bytes(data, len, vf);
+	}
+	rc = catalog_file_get(c, v->file, &file);
+	if (rc)
+		return rc == -ENOENT ? -ESTALE : rc;
+	o = mfs_fuse_origin(f, file.origin);
+	if (!o) {
+		catalog_file_release(&file);
+		return -ESTALE;
+	}
+	rc = vfile_open_range(o, file.relpath, (uint64_t)v->src_offset,
+			      (uint64_t)v->size, &now, vf);
+	if (!rc && ((int64_t)now.size != file.size ||
+		    now.mtime_ns != file.mtime_ns)) {
+		*fresh = false;
+		mfs_log(MFS_LOG_DEBUG, "'%s' changed since the scan",
+			file.relpath);
+		if (f->scan)
+			scan_request_path(f->scan, o, file.relpath);
+	}
+	catalog_file_release(&file);
+	return rc;
+}
+
+void mfs_fuse_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mfs_fuse *f = mfs_fuse_of(req);
+	struct catalog_vnode v;
+	struct vfile *vf = NULL;
+	struct catalog *c;
+	bool fresh = false;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return (void)fuse_reply_err(req, EROFS);
+	c = mfs_fuse_reader_get(f);
+	rc = c ? catalog_vnode_get(c, (int64_t)ino, &v) : -EIO;
+	if (!rc && v.kind == CATALOG_VNODE_DIR)
+		rc = -EISDIR;
+	if (!rc)
+		rc = open_vnode(f, c, &v, &vf, &fresh);
+	mfs_fuse_reader_put(f, c);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	fi->fh = (uint64_t)(uintptr_t)vf;
+	fi->keep_cache = fresh;
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		vfile_close(vf);	/* the caller was interrupted */
+}
+
+/* Answer a read by copying, for origins without a file descriptor. */
+static void read_copy(fuse_req_t req, const struct vfile *vf, size_t size,
+		      off_t off)
+{
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	if (!buf)
+		return (void)fuse_reply_err(req, ENOMEM);
+	n = vfile_read(vf, buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+void mfs_fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	const struct vfile *vf = (const struct vfile *)(uintptr_t)fi->fh;
+	struct vfile_piece pieces[MFS_FUSE_MAX_PIECES];
+	struct {
+		struct fuse_bufvec vec;
+		struct fuse_buf more[MFS_FUSE_MAX_PIECES - 1];
+	} bufs;
+	size_t n, i;
+	int rc;
+
+	(void)ino;
+	rc = vfile_map(vf, (uint64_t)off, size, pieces, MFS_FUSE_MAX_PIECES, &n);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	if (n == 0)
+		return (void)fuse_reply_buf(req, NULL, 0);
+	for (i = 0; i < n; i++)
+		if (!pieces[i].mem && pieces[i].fd < 0)
+			return read_copy(req, vf, size, off);
+	memset(&bufs, 0, sizeof(bufs));
+	bufs.vec.count = n;
+	for (i = 0; i < n; i++) {
+		struct fuse_buf *b = &bufs.vec.buf[i];
+
+		b->size = pieces[i].len;
+		if (pieces[i].mem) {
+			b->mem = (void *)pieces[i].mem;
+		} else {
+			b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK |
+				   FUSE_BUF_FD_RETRY;
+			b->fd = pieces[i].fd;
+			b->pos = (off_t)pieces[i].pos;
+		}
+	}
+	fuse_reply_data(req, &bufs.vec, FUSE_BUF_SPLICE_MOVE);
+}
+
+void mfs_fuse_release(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	(void)ino;
+	vfile_close((struct vfile *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}

@@ -1,0 +1,391 @@
+/*
+ * ops.c - the session: mount, init, the operation table, the reader pool,
+ * kernel invalidations, and the refusal of every modifying operation.
+ *
+ * The mount is read-only twice over: the kernel mount carries MS_RDONLY
+ * (so most writes never reach us), and every modifying handler answers
+ * EROFS anyway, for the calls the kernel still forwards.
+ */
+#include "common/mfs.h"
+#include "common/str.h"
+#define MFS_LOG_MODULE MFS_LOGM_FUSE
+#include "log/log.h"
+#include "fuse/mfs_fuse_i.h"
+
+#include <unistd.h>
+
+#define MFS_FUSE_MAX_READ (1u << 20)
+
+struct catalog *mfs_fuse_reader_get(struct mfs_fuse *f)
+{
+	struct catalog *c = NULL;
+	int rc;
+
+	pthread_mutex_lock(&f->pool_lock);
+	if (f->pool_n)
+		c = f->pool[--f->pool_n];
+	pthread_mutex_unlock(&f->pool_lock);
+	if (c)
+		return c;
+	rc = catalog_open(f->db_path, CATALOG_READER, f->cfg.db_cache_kb, &c);
+	if (rc)
+		mfs_log(MFS_LOG_ERROR, "cannot open a catalog reader: %s",
+			strerror(-rc));
+	return c;
+}
+
+void mfs_fuse_reader_put(struct mfs_fuse *f, struct catalog *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&f->pool_lock);
+	if (f->pool_n < MFS_FUSE_POOL_MAX) {
+		f->pool[f->pool_n++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&f->pool_lock);
+	catalog_close(&c);
+}
+
+struct origin *mfs_fuse_origin(const struct mfs_fuse *f, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < f->cfg.n_origins; i++)
+		if (f->cfg.origins[i]->catalog_id == id)
+			return f->cfg.origins[i];
+	return NULL;
+}
+
+void mfs_fuse_fill_attr(const struct mfs_fuse *f, const struct catalog_vnode *v,
+			struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = (ino_t)v->ino;
+	if (v->kind == CATALOG_VNODE_DIR) {
+		st->st_mode = S_IFDIR | 0555;
+		/* 1, not 2: tells find(1) not to count subfolders by links */
+		st->st_nlink = 1;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = v->size;
+		st->st_blocks = (v->size + 511) / 512;
+	}
+	/* large blocks make cat(1) and players read in large requests */
+	st->st_blksize = MFS_FUSE_MAX_READ;
+	st->st_uid = f->uid;
+	st->st_gid = f->gid;
+	st->st_mtim.tv_sec = v->mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = v->mtime_ns % 1000000000;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+}
+
+void mfs_fuse_fill_entry(const struct mfs_fuse *f,
+			 const struct catalog_vnode *v,
+			 struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = (fuse_ino_t)v->ino;
+	e->generation = 0;	/* inode numbers are never reused */
+	e->attr_timeout = f->cfg.timeout;
+	e->entry_timeout = f->cfg.timeout;
+	mfs_fuse_fill_attr(f, v, &e->attr);
+}
+
+static void mfs_fuse_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* the kernel keeps cached pages: we invalidate changed files */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	conn->max_readahead = MFS_FUSE_MAX_READ;
+	conn->max_read = MFS_FUSE_MAX_READ;
+}
+
+static void mfs_fuse_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req);
+}
+
+static void mfs_fuse_forget_multi(fuse_req_t req, size_t count,
+				  struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+/* Every modifying operation: the tree is read-only. */
+static void reply_erofs(fuse_req_t req)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	reply_erofs(req);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	reply_erofs(req);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	reply_erofs(req);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	reply_erofs(req);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	reply_erofs(req);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	reply_erofs(req);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	reply_erofs(req);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino, (void)buf, (void)size, (void)off, (void)fi;
+	reply_erofs(req);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	reply_erofs(req);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	reply_erofs(req);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	reply_erofs(req);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	(void)ino, (void)mode, (void)offset, (void)length, (void)fi;
+	reply_erofs(req);
+}
+
+static const struct fuse_lowlevel_ops mfs_fuse_ops = {
+	.init = mfs_fuse_init,
+	.lookup = mfs_fuse_lookup,
+	.forget = mfs_fuse_forget,
+	.forget_multi = mfs_fuse_forget_multi,
+	.getattr = mfs_fuse_getattr,
+	.opendir = mfs_fuse_opendir,
+	.readdir = mfs_fuse_readdir,
+	.readdirplus = mfs_fuse_readdirplus,
+	.releasedir = mfs_fuse_releasedir,
+	.statfs = mfs_fuse_statfs,
+	.open = mfs_fuse_open,
+	.read = mfs_fuse_read,
+	.release = mfs_fuse_release,
+	.getxattr = mfs_fuse_getxattr,
+	.listxattr = mfs_fuse_listxattr,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.write = op_write,
+	.create = op_create,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+	.fallocate = op_fallocate,
+};
+
+/* ---- kernel invalidations (called from the scanner thread) ------------- */
+
+static void inval_entry(void *ctx, int64_t parent, const char *name)
+{
+	struct mfs_fuse *f = ctx;
+	int rc;
+
+	rc = fuse_lowlevel_notify_inval_entry(f->se, (fuse_ino_t)parent, name,
+					      strlen(name));
+	/* -ENOENT: the kernel did not have it cached, nothing to do */
+	if (rc && rc != -ENOENT)
+		mfs_log(MFS_LOG_DEBUG, "invalidate '%s' in %" PRId64 ": %s",
+			name, parent, strerror(-rc));
+}
+
+static void inval_inode(void *ctx, int64_t ino)
+{
+	struct mfs_fuse *f = ctx;
+	int rc;
+
+	rc = fuse_lowlevel_notify_inval_inode(f->se, (fuse_ino_t)ino, 0, 0);
+	if (rc && rc != -ENOENT)
+		mfs_log(MFS_LOG_DEBUG, "invalidate inode %" PRId64 ": %s", ino,
+			strerror(-rc));
+}
+
+void mfs_fuse_listener(struct mfs_fuse *f, struct tree_listener *out)
+{
+	out->inval_entry = inval_entry;
+	out->inval_inode = inval_inode;
+	out->ctx = f;
+}
+
+void mfs_fuse_set_scan(struct mfs_fuse *f, struct scan *scan)
+{
+	f->scan = scan;
+}
+
+/* ---- session ---------------------------------------------------------- */
+
+static int build_args(const struct mfs_fuse_config *cfg,
+		      struct fuse_args *args)
+{
+	char opts[256];
+
+	snprintf(opts, sizeof(opts),
+		 "ro,fsname=musicfs,subtype=musicfs,default_permissions,"
+		 "max_read=%u%s",
+		 MFS_FUSE_MAX_READ, geteuid() == 0 ? ",allow_other" : "");
+	if (fuse_opt_add_arg(args, "musicfs") || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, opts))
+		return -ENOMEM;
+	if (cfg->debug && fuse_opt_add_arg(args, "-d"))
+		return -ENOMEM;
+	return 0;
+}
+
+int mfs_fuse_new(const struct mfs_fuse_config *cfg, struct mfs_fuse **out)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct mfs_fuse *f;
+	int rc;
+
+	*out = NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	pthread_mutex_init(&f->pool_lock, NULL);
+	f->cfg = *cfg;
+	f->uid = getuid();
+	f->gid = getgid();
+	f->mountpoint = strdup(cfg->mountpoint);
+	f->db_path = strdup(cfg->db_path);
+	rc = f->mountpoint && f->db_path ? build_args(cfg, &args) : -ENOMEM;
+	if (rc)
+		goto out_free;
+	mfs_log_hook_libfuse();
+	f->se = fuse_session_new(&args, &mfs_fuse_ops, sizeof(mfs_fuse_ops), f);
+	if (!f->se) {
+		rc = mfs_error(-EINVAL, "cannot create the FUSE session");
+		goto out_free;
+	}
+	if (fuse_set_signal_handlers(f->se)) {
+		rc = mfs_error(-EIO, "cannot install signal handlers");
+		goto out_free;
+	}
+	if (fuse_session_mount(f->se, f->mountpoint)) {
+		rc = mfs_error(-EIO, "cannot mount on '%s' (is it an existing "
+				     "empty folder, and is /dev/fuse usable?)",
+			       f->mountpoint);
+		goto out_free;
+	}
+	f->mounted = true;
+	fuse_opt_free_args(&args);
+	*out = f;
+	return 0;
+
+out_free:
+	fuse_opt_free_args(&args);
+	mfs_fuse_free(f);
+	return rc;
+}
+
+int mfs_fuse_loop(struct mfs_fuse *f)
+{
+	struct fuse_loop_config *lc = fuse_loop_cfg_create();
+	int rc;
+
+	if (!lc)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(lc, 1);
+	fuse_loop_cfg_set_max_threads(lc, 64);
+	fuse_loop_cfg_set_idle_threads(lc, 8);
+	rc = fuse_session_loop_mt(f->se, lc);
+	fuse_loop_cfg_destroy(lc);
+	/* a signal ends the loop with rc = the signal number: a clean exit */
+	return rc < 0 ? rc : 0;
+}
+
+void mfs_fuse_exit(struct mfs_fuse *f)
+{
+	fuse_session_exit(f->se);
+}
+
+void mfs_fuse_free(struct mfs_fuse *f)
+{
+	size_t i;
+
+	if (!f)
+		return;
+	if (f->se) {
+		if (f->mounted)
+			fuse_session_unmount(f->se);
+		fuse_remove_signal_handlers(f->se);
+		fuse_session_destroy(f->se);
+	}
+	for (i = 0; i < f->pool_n; i++)
+		catalog_close(&f->pool[i]);
+	pthread_mutex_destroy(&f->pool_lock);
+	free(f->mountpoint);
+	free(f->db_path);
+	free(f);
+}
