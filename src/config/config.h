@@ -144,7 +144,11 @@ struct config {
 /* Fill cfg with the defaults (no origins, no mount point). */
 void config_init(struct config *cfg);
 
-/* Free everything cfg owns and leave it as config_init left it. */
+/*
+ * Free everything cfg owns and leave it zeroed, holding no memory (the
+ * defaults of config_init hold allocated strings, so release cannot restore
+ * them without allocating): call config_init before using cfg again.
+ */
 void config_release(struct config *cfg);
 
 /*
@@ -152,7 +156,8 @@ void config_release(struct config *cfg);
  * file replace what cfg holds).  Unknown keys are logged as warnings naming
  * FILE:LINE.  Returns 0; -ENOENT/-EACCES/... if the file cannot be read;
  * -EINVAL with a one-line message in err for a syntax error or a key of the
- * wrong type.
+ * wrong type.  An [[origins]] list replaces the origins cfg held.  On any
+ * failure cfg is left exactly as it was.
  */
 int config_load_file(struct config *cfg, const char *path, char *err,
 		     size_t errsize);

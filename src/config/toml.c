@@ -45,7 +45,7 @@ enum table_kind {
 };
 
 struct toml_entry {
-	char *key;		/* NUL-terminated, may hold NULs (klen counts) */
+	char *key;		/* NUL-terminated; may hold NULs (see klen) */
 	size_t klen;
 	uint32_t hash;
 	struct toml_value *val;
@@ -479,6 +479,20 @@ static size_t utf8_encode(uint32_t c, char out[4])
 	return 4;
 }
 
+/* The message for the byte at i that check_encoding refused. */
+static int encoding_error(struct parser *p, int line, size_t start,
+			  size_t i)
+{
+	int col = clamp_int(count_chars(p->s, start, i) + 1);
+	unsigned char c = (unsigned char)p->s[i];
+
+	if (c < 0x20 || c == 0x7f)
+		return perr_at(p, line, col, "control character U+%04X is not "
+			       "allowed (write it as an escape in a string)",
+			       c);
+	return perr_at(p, line, col, "invalid UTF-8 (byte 0x%02x)", c);
+}
+
 /*
  * TOML allows no control character but tab anywhere (a CR only before
  * LF), and the whole document must be UTF-8: check it all up front so that
@@ -503,17 +517,9 @@ static int check_encoding(struct parser *p)
 			i++;
 			continue;
 		}
-		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
-			return perr_at(p, line,
-				       clamp_int(count_chars(p->s, start, i) + 1),
-				       "control character U+%04X is not allowed "
-				       "(write it as an escape in a string)",
-				       s[i]);
 		n = utf8_decode(s + i, p->len - i, &cp);
-		if (!n)
-			return perr_at(p, line,
-				       clamp_int(count_chars(p->s, start, i) + 1),
-				       "invalid UTF-8 (byte 0x%02x)", s[i]);
+		if (!n || (s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+			return encoding_error(p, line, start, i);
 		i += n;
 	}
 	return 0;
@@ -1190,8 +1196,8 @@ static int parse_array(struct parser *p, unsigned depth,
 		if (peek(p) == ']')
 			break;
 		if (peek(p) != ',') {
-			rc = perr(p, "expected ',' or ']' in an array, found %s",
-				  found(p, buf, sizeof(buf)));
+			rc = perr(p, "expected ',' or ']' in an array, "
+				  "found %s", found(p, buf, sizeof(buf)));
 			goto fail;
 		}
 		p->pos++;

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <locale.h>
 #include <math.h>
+#include <pwd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -802,6 +803,584 @@ static void test_toml_locale(void **state)
 	setlocale(LC_NUMERIC, "C");
 }
 
+/* ---- the schema ---------------------------------------------------------- */
+
+struct capture {
+	int saved;
+	FILE *f;
+};
+
+/* Send stderr (where the log goes) to a temporary file. */
+static void capture_start(struct capture *c)
+{
+	c->f = tmpfile();
+	assert_non_null(c->f);
+	c->saved = dup(STDERR_FILENO);
+	assert_true(c->saved >= 0);
+	assert_true(dup2(fileno(c->f), STDERR_FILENO) >= 0);
+}
+
+/* Restore stderr; returns what was logged meanwhile (caller frees). */
+static char *capture_end(struct capture *c)
+{
+	char chunk[1024];
+	struct buf b;
+	size_t n;
+
+	assert_true(dup2(c->saved, STDERR_FILENO) >= 0);
+	close(c->saved);
+	rewind(c->f);
+	buf_init(&b, 1 << 20);
+	for (;;) {
+		n = fread(chunk, 1, sizeof(chunk), c->f);
+		if (!n)
+			break;
+		assert_int_equal(buf_add(&b, chunk, n), 0);
+	}
+	fclose(c->f);
+	return buf_detach(&b, NULL);
+}
+
+/* Load text as "t.toml" into cfg; what was logged goes to *log. */
+static int load_text(struct config *cfg, const char *text, char *err,
+		     size_t errsize, char **log)
+{
+	struct capture c;
+	int rc;
+
+	capture_start(&c);
+	rc = config_load_text(cfg, text, strlen(text), "t.toml", err, errsize);
+	*log = capture_end(&c);
+	return rc;
+}
+
+static void assert_zeroed(const struct config *cfg)
+{
+	struct config zero;
+
+	memset(&zero, 0, sizeof(zero));
+	assert_memory_equal(cfg, &zero, sizeof(zero));
+}
+
+char *config_default_cache_dir(uid_t euid);
+
+/* config_default_cache_dir(euid), kept until the next call. */
+static const char *check_cache_dir(uid_t euid)
+{
+	static char *last;
+
+	free(last);
+	last = config_default_cache_dir(euid);
+	return last ? last : "(null)";
+}
+
+static void test_config_defaults(void **state)
+{
+	char *home = str_dup(getenv("HOME"));
+	struct passwd *pw;
+	struct config cfg;
+	char *want;
+	size_t i;
+
+	(void)state;
+	setenv("XDG_CACHE_HOME", "/tmp/xdg", 1);
+	config_init(&cfg);
+	assert_null(cfg.mount_point);
+	assert_string_equal(cfg.cache_dir, geteuid() == 0
+					   ? "/var/cache/musicfs"
+					   : "/tmp/xdg/musicfs");
+	assert_string_equal(cfg.path_template, "$albumartist/$album ($year) "
+			    "[$format_upper]/$track - $title.$format");
+	assert_false(cfg.tag_xattrs);
+	assert_int_equal(cfg.grpc_port, 50052);
+	assert_null(cfg.origins);
+	assert_int_equal(cfg.n_origins, 0);
+	assert_int_equal(cfg.cache.metadata_cache_mb, 100);
+	assert_int_equal(cfg.cache.content_cache_gb, 10);
+	assert_false(cfg.cache.cache_local_origins);
+	assert_int_equal(cfg.health.check_interval_secs, 30);
+	assert_int_equal(cfg.health.timeout_ms, 5000);
+	assert_int_equal(cfg.health.unhealthy_threshold, 3);
+	for (i = 0; i < CONFIG_ORIGIN_TYPE_COUNT; i++)
+		assert_int_equal(cfg.health.per_origin_thresholds[i], -1);
+	assert_null(cfg.logging.log_dir);
+	assert_false(cfg.logging.json_output);
+	assert_false(cfg.logging.journald);
+	assert_string_equal(cfg.logging.level, "info");
+	assert_true(cfg.logging.trace_sample_rate == 1.0);
+	config_release(&cfg);
+	assert_zeroed(&cfg);
+
+	/* the rules for other users (tests often run as root) */
+	assert_string_equal(check_cache_dir(0), "/var/cache/musicfs");
+	assert_string_equal(check_cache_dir(1000), "/tmp/xdg/musicfs");
+	setenv("HOME", "/home/u", 1);
+	setenv("XDG_CACHE_HOME", "relative", 1);
+	assert_string_equal(check_cache_dir(1000), "/home/u/.cache/musicfs");
+	unsetenv("XDG_CACHE_HOME");
+	assert_string_equal(check_cache_dir(1000), "/home/u/.cache/musicfs");
+	/* no $HOME: the password database */
+	unsetenv("HOME");
+	assert_string_equal(check_cache_dir(0), "/var/cache/musicfs");
+	pw = getpwuid(1);
+	if (pw && pw->pw_dir[0]) {
+		want = str_printf("%s/.cache/musicfs", pw->pw_dir);
+		assert_string_equal(check_cache_dir(1), want);
+		free(want);
+	}
+	if (home)
+		setenv("HOME", home, 1);
+	free(home);
+}
+
+static const char every_key[] =
+	"mount_point = \"/mnt/m\"\n"
+	"cache_dir = \"/c\"\n"
+	"path_template = \"$artist/$title.$format\"\n"
+	"tag_xattrs = true\n"
+	"grpc_port = 6000\n"
+	"[[origins]]\n"
+	"id = \"nas\"\n"
+	"origin_type = \"nfs\"\n"
+	"priority = 5\n"
+	"enabled = false\n"
+	"path = \"/mnt/nas\"\n"
+	"host = \"nas.local\"\n"
+	"port = 2049\n"
+	"user = \"u1\"\n"
+	"export = \"/vol\"\n"
+	"[[origins]]\n"
+	"id = \"s3\"\n"
+	"origin_type = \"s3\"\n"
+	"username = \"u2\"\n"
+	"bucket = \"b\"\n"
+	"region = \"r\"\n"
+	"endpoint = \"https://e\"\n"
+	"[[origins]]\n"
+	"id = \"smb\"\n"
+	"origin_type = \"smb\"\n"
+	"path = \"/mnt/smb\"\n"
+	"share = \"music\"\n";
+
+static void test_config_every_key(void **state)
+{
+	static const char *const tail =
+		"[cache]\n"
+		"metadata_cache_mb = 7\n"
+		"content_cache_gb = 0\n"
+		"cache_local_origins = true\n"
+		"[health]\n"
+		"check_interval_secs = 9\n"
+		"timeout_ms = 99\n"
+		"unhealthy_threshold = 4\n"
+		"per_origin_thresholds = { local = 1, nfs = 2, smb = 3, "
+		"s3 = 4, sftp = 5 }\n"
+		"[logging]\n"
+		"log_dir = \"/l\"\n"
+		"json_output = true\n"
+		"journald = true\n"
+		"level = \" scan=debug, WARN,musicfs=trace \"\n"
+		"trace_sample_rate = 0.25\n"
+		"[plugins]\n"
+		"whatever = [1, \"two\"]\n";
+	const struct config_origin *o;
+	struct config cfg;
+	char *text;
+	char err[256];
+	char *log;
+	int i;
+
+	(void)state;
+	text = str_printf("%s%s", every_key, tail);
+	config_init(&cfg);
+	if (load_text(&cfg, text, err, sizeof(err), &log))
+		fail_msg("%s", err);
+	assert_string_equal(log, "");
+	assert_string_equal(cfg.mount_point, "/mnt/m");
+	assert_string_equal(cfg.cache_dir, "/c");
+	assert_string_equal(cfg.path_template, "$artist/$title.$format");
+	assert_true(cfg.tag_xattrs);
+	assert_int_equal(cfg.grpc_port, 6000);
+	assert_int_equal(cfg.n_origins, 3);
+	o = &cfg.origins[0];
+	assert_string_equal(o->id, "nas");
+	assert_int_equal(o->type, CONFIG_ORIGIN_NFS);
+	assert_int_equal(o->priority, 5);
+	assert_false(o->enabled);
+	assert_string_equal(o->path, "/mnt/nas");
+	assert_string_equal(o->host, "nas.local");
+	assert_int_equal(o->port, 2049);
+	assert_string_equal(o->user, "u1");
+	assert_string_equal(o->export_path, "/vol");
+	o = &cfg.origins[1];
+	assert_string_equal(o->id, "s3");
+	assert_int_equal(o->type, CONFIG_ORIGIN_S3);
+	assert_int_equal(o->priority, 1);
+	assert_true(o->enabled);
+	assert_null(o->path);
+	assert_int_equal(o->port, 0);
+	assert_string_equal(o->user, "u2");
+	assert_string_equal(o->bucket, "b");
+	assert_string_equal(o->region, "r");
+	assert_string_equal(o->endpoint, "https://e");
+	o = &cfg.origins[2];
+	assert_int_equal(o->type, CONFIG_ORIGIN_SMB);
+	assert_string_equal(o->share, "music");
+	assert_int_equal(cfg.cache.metadata_cache_mb, 7);
+	assert_int_equal(cfg.cache.content_cache_gb, 0);
+	assert_true(cfg.cache.cache_local_origins);
+	assert_int_equal(cfg.health.check_interval_secs, 9);
+	assert_int_equal(cfg.health.timeout_ms, 99);
+	assert_int_equal(cfg.health.unhealthy_threshold, 4);
+	for (i = 0; i < CONFIG_ORIGIN_TYPE_COUNT; i++)
+		assert_int_equal(cfg.health.per_origin_thresholds[i], i + 1);
+	assert_string_equal(cfg.logging.log_dir, "/l");
+	assert_true(cfg.logging.json_output);
+	assert_true(cfg.logging.journald);
+	assert_string_equal(cfg.logging.level,
+			    " scan=debug, WARN,musicfs=trace ");
+	assert_true(cfg.logging.trace_sample_rate == 0.25);
+	free(log);
+	/* an integer rate is fine too */
+	assert_int_equal(load_text(&cfg, "logging.trace_sample_rate = 0\n",
+				   err, sizeof(err), &log), 0);
+	assert_true(cfg.logging.trace_sample_rate == 0.0);
+	free(log);
+	config_release(&cfg);
+	assert_zeroed(&cfg);
+	free(text);
+}
+
+static void test_config_unknown_keys(void **state)
+{
+	struct config cfg;
+	char err[256];
+	char *log;
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(load_text(&cfg,
+				   "mount_point = \"/m\"\n"
+				   "bogus = 1\n"
+				   "\"ctl\\n\" = 1\n"
+				   "[cache]\n"
+				   "nope = true\n"
+				   "[plugins]\n"
+				   "anything = { x = 1 }\n"
+				   "[[origins]]\n"
+				   "id = \"a\"\n"
+				   "origin_type = \"local\"\n"
+				   "path = \"/a\"\n"
+				   "colour = \"red\"\n"
+				   "[new]\n"
+				   "x = 1\n",
+				   err, sizeof(err), &log), 0);
+	assert_non_null(strstr(log, "config: t.toml:2: unknown key 'bogus'\n"));
+	assert_non_null(strstr(log, "config: t.toml:3: unknown key 'ctl?'\n"));
+	assert_non_null(strstr(log, "config: t.toml:5: unknown key "
+				    "'cache.nope'\n"));
+	assert_non_null(strstr(log, "config: t.toml:12: unknown key "
+				    "'origins.colour'\n"));
+	assert_non_null(strstr(log, "config: t.toml:13: unknown key 'new'\n"));
+	assert_null(strstr(log, "plugins"));
+	assert_non_null(strstr(log, " WARN "));
+	assert_string_equal(cfg.mount_point, "/m");
+	assert_int_equal(cfg.n_origins, 1);
+	free(log);
+	config_release(&cfg);
+}
+
+static void test_config_bad_values(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "[cache]\ncontent_cache_gb = \"ten\"\n",
+		  "t.toml:2:1: key 'cache.content_cache_gb' must be an "
+		  "integer" },
+		{ "[cache]\n  metadata_cache_mb = -1\n",
+		  "t.toml:2:3: key 'cache.metadata_cache_mb' must be between 0 "
+		  "and 8796093022207" },
+		{ "cache.content_cache_gb = 1.5\n",
+		  "t.toml:1:7: key 'cache.content_cache_gb' must be an "
+		  "integer" },
+		{ "grpc_port = 70000\n",
+		  "t.toml:1:1: key 'grpc_port' must be between 1 and 65535" },
+		{ "tag_xattrs = 1\n",
+		  "t.toml:1:1: key 'tag_xattrs' must be true or false" },
+		{ "mount_point = 1\n",
+		  "t.toml:1:1: key 'mount_point' must be a string" },
+		{ "mount_point = \"a\\u0000b\"\n",
+		  "t.toml:1:1: key 'mount_point' must not contain NUL" },
+		{ "cache = 1\n", "t.toml:1:1: key 'cache' must be a table" },
+		{ "[logging]\ntrace_sample_rate = 1.5\n",
+		  "t.toml:2:1: key 'logging.trace_sample_rate' must be between "
+		  "0.0 and 1.0" },
+		{ "[logging]\ntrace_sample_rate = nan\n",
+		  "t.toml:2:1: key 'logging.trace_sample_rate' must be between "
+		  "0.0 and 1.0" },
+		{ "[logging]\ntrace_sample_rate = 'x'\n",
+		  "t.toml:2:1: key 'logging.trace_sample_rate' must be a "
+		  "number" },
+		{ "[logging]\nlevel = \"loud\"\n",
+		  "t.toml:2:1: key 'logging.level' must be a log level or "
+		  "filter such as \"info\" or \"scan=debug,warn\" (levels: "
+		  "error, warn, info, debug, trace)" },
+		{ "[logging]\nlevel = \"nosuch=debug\"\n",
+		  "t.toml:2:1: key 'logging.level' must be a log level or "
+		  "filter such as \"info\" or \"scan=debug,warn\" (levels: "
+		  "error, warn, info, debug, trace)" },
+		{ "[health.per_origin_thresholds]\nnfs = 0\n",
+		  "t.toml:2:1: key 'health.per_origin_thresholds.nfs' must be "
+		  "between 1 and 2147483647" },
+		{ "[health]\ncheck_interval_secs = 0\n",
+		  "t.toml:2:1: key 'health.check_interval_secs' must be "
+		  "between 1 and 86400" },
+		{ "[[origins]]\nid = \"x\"\norigin_type = \"ftp\"\n",
+		  "t.toml:3:1: key 'origins.origin_type' must be one of local, "
+		  "nfs, smb, s3, sftp" },
+		{ "[[origins]]\nid = \"x\"\norigin_type = \"s3\"\nport = 0\n",
+		  "t.toml:4:1: key 'origins.port' must be between 1 and "
+		  "65535" },
+		{ "[[origins]]\nid = \"x\"\norigin_type = \"s3\"\n"
+		  "priority = -1\n",
+		  "t.toml:4:1: key 'origins.priority' must be between 0 and "
+		  "2147483647" },
+		{ "origins = 5\n",
+		  "t.toml:1:1: key 'origins' must be an array of tables "
+		  "([[origins]])" },
+		{ "origins = [1]\n",
+		  "t.toml:1:12: origins[0] must be a table" },
+		{ "x = \n", "t.toml:1:5: expected a value, found end of line" },
+	};
+	struct config cfg;
+	char err[256];
+	char *log;
+	size_t i;
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(load_text(&cfg, "grpc_port = 7\n[[origins]]\n"
+				   "id = \"keep\"\norigin_type = \"s3\"\n",
+				   err, sizeof(err), &log), 0);
+	free(log);
+	for (i = 0; i < MFS_ARRAY_SIZE(cases); i++) {
+		assert_int_equal(load_text(&cfg, cases[i][0], err,
+					   sizeof(err), &log), -EINVAL);
+		assert_string_equal(err, cases[i][1]);
+		free(log);
+	}
+	/* a failed load changed nothing */
+	assert_int_equal(cfg.grpc_port, 7);
+	assert_int_equal(cfg.n_origins, 1);
+	assert_string_equal(cfg.origins[0].id, "keep");
+	assert_int_equal(cfg.health.per_origin_thresholds[1], -1);
+	assert_string_equal(cfg.logging.level, "info");
+	config_release(&cfg);
+}
+
+static void test_config_origin_required_keys(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "[[origins]]\norigin_type = \"local\"\npath = \"/x\"\n",
+		  "t.toml:1:3: origin #1 has no 'id'" },
+		{ "[[origins]]\nid = \"a\"\norigin_type = \"s3\"\n"
+		  "[[origins]]\nid = \"\"\norigin_type = \"s3\"\n",
+		  "t.toml:4:3: origin #2 has no 'id'" },
+		{ "[[origins]]\nid = \"nas\"\npath = \"/x\"\n",
+		  "t.toml:1:3: origin 'nas' has no 'origin_type'" },
+		{ "[[origins]]\nid = \"nas\"\norigin_type = \"nfs\"\n",
+		  "t.toml:1:3: origin 'nas' (nfs) has no 'path'" },
+		{ "origins = [{ id = \"l\", origin_type = \"local\" }]\n",
+		  "t.toml:1:12: origin 'l' (local) has no 'path'" },
+		{ "[[origins]]\nid = \"w\"\norigin_type = \"smb\"\n"
+		  "path = \"\"\n",
+		  "t.toml:1:3: origin 'w' (smb) has no 'path'" },
+	};
+	struct config cfg;
+	char err[256];
+	char *log;
+	size_t i;
+
+	(void)state;
+	config_init(&cfg);
+	for (i = 0; i < MFS_ARRAY_SIZE(cases); i++) {
+		assert_int_equal(load_text(&cfg, cases[i][0], err,
+					   sizeof(err), &log), -EINVAL);
+		assert_string_equal(err, cases[i][1]);
+		free(log);
+	}
+	assert_int_equal(cfg.n_origins, 0);
+	config_release(&cfg);
+}
+
+static void test_config_validate(void **state)
+{
+	struct config cfg;
+	char err[256];
+	char *log;
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "no mount point given (set mount_point in "
+			    "the config or pass one)");
+	assert_int_equal(load_text(&cfg, "mount_point = '/m'\n"
+				   "cache_dir = '/c'\n", err, sizeof(err),
+				   &log), 0);
+	free(log);
+	assert_int_equal(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "no enabled origin (add an [[origins]] table "
+			    "or pass --origin DIR)");
+	assert_int_equal(load_text(&cfg, "[[origins]]\nid = 'a'\n"
+				   "origin_type = 'local'\npath = '/a'\n"
+				   "enabled = false\n", err, sizeof(err),
+				   &log), 0);
+	free(log);
+	assert_int_equal(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "no enabled origin (add an [[origins]] table "
+			    "or pass --origin DIR)");
+	assert_int_equal(load_text(&cfg, "[[origins]]\nid = 'a'\n"
+				   "origin_type = 'local'\npath = '/a'\n"
+				   "[[origins]]\nid = 'b'\n"
+				   "origin_type = 's3'\n"
+				   "[[origins]]\nid = 'a'\n"
+				   "origin_type = 'sftp'\n", err, sizeof(err),
+				   &log), 0);
+	free(log);
+	assert_int_equal(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "duplicate origin id 'a'");
+	free(cfg.origins[2].id);
+	cfg.origins[2].id = str_dup("c");
+	assert_int_equal(config_validate(&cfg, err, sizeof(err)), 0);
+	free(cfg.cache_dir);
+	cfg.cache_dir = NULL;
+	assert_int_equal(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "no cache directory (set cache_dir in the "
+			    "config)");
+	config_release(&cfg);
+}
+
+static void test_config_local_origins(void **state)
+{
+	struct config cfg;
+	char err[256];
+	char *log;
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(config_add_local_origin(&cfg, "/a"), 0);
+	assert_int_equal(config_add_local_origin(&cfg, "/b"), 0);
+	assert_string_equal(cfg.origins[0].id, "local");
+	assert_string_equal(cfg.origins[1].id, "local-2");
+	assert_string_equal(cfg.origins[1].path, "/b");
+	assert_int_equal(cfg.origins[1].type, CONFIG_ORIGIN_LOCAL);
+	assert_int_equal(cfg.origins[1].priority, 1);
+	assert_true(cfg.origins[1].enabled);
+	/* a file's origins replace these; new ids skip the file's */
+	assert_int_equal(load_text(&cfg, "[[origins]]\nid = 'local-2'\n"
+				   "origin_type = 's3'\n", err, sizeof(err),
+				   &log), 0);
+	free(log);
+	assert_int_equal(cfg.n_origins, 1);
+	assert_int_equal(config_add_local_origin(&cfg, "/c"), 0);
+	assert_int_equal(config_add_local_origin(&cfg, "/d"), 0);
+	assert_int_equal(cfg.n_origins, 3);
+	assert_string_equal(cfg.origins[1].id, "local");
+	assert_string_equal(cfg.origins[2].id, "local-3");
+	assert_string_equal(cfg.origins[2].path, "/d");
+	assert_string_equal(config_origin_type_name(CONFIG_ORIGIN_LOCAL),
+			    "local");
+	assert_string_equal(config_origin_type_name(CONFIG_ORIGIN_SFTP),
+			    "sftp");
+	assert_string_equal(config_origin_type_name(CONFIG_ORIGIN_TYPE_COUNT),
+			    "unknown");
+	config_release(&cfg);
+	assert_zeroed(&cfg);
+}
+
+static void test_config_load_file(void **state)
+{
+	char path[] = "/tmp/test_config_XXXXXX";
+	struct capture c;
+	struct config cfg;
+	char err[512];
+	char *log;
+	char *big;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(config_load_file(&cfg, "/nonexistent/musicfs.toml",
+					  err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "cannot read config "
+			    "'/nonexistent/musicfs.toml': No such file or "
+			    "directory");
+	assert_int_equal(config_load_file(&cfg, "/", err, sizeof(err)),
+			 -EISDIR);
+	assert_string_equal(err, "cannot read config '/': Is a directory");
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs("grpc_port = 1234\nmystery = 1\n", f);
+	fclose(f);
+	capture_start(&c);
+	assert_int_equal(config_load_file(&cfg, path, err, sizeof(err)), 0);
+	log = capture_end(&c);
+	assert_int_equal(cfg.grpc_port, 1234);
+	big = str_printf("%s:2: unknown key 'mystery'\n", path);
+	assert_non_null(strstr(log, big));
+	free(big);
+	free(log);
+
+	/* a file past the cap is refused */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	big = calloc(1, (4 << 20) + 2);
+	memset(big, '\n', (4 << 20) + 1);
+	fputs(big, f);
+	fclose(f);
+	free(big);
+	assert_int_equal(config_load_file(&cfg, path, err, sizeof(err)),
+			 -EFBIG);
+	assert_non_null(strstr(err, "larger than 4 MiB"));
+	unlink(path);
+	config_release(&cfg);
+}
+
+/* The example at the root of the tree loads, validates and warns of
+ * nothing: it documents every key. */
+static void test_config_example(void **state)
+{
+	char *path = data_path("../../config.example.toml");
+	struct capture c;
+	struct config cfg;
+	char err[512];
+	char *log;
+	int rc;
+
+	(void)state;
+	config_init(&cfg);
+	capture_start(&c);
+	rc = config_load_file(&cfg, path, err, sizeof(err));
+	log = capture_end(&c);
+	if (rc)
+		print_error("%s\n", err);
+	assert_int_equal(rc, 0);
+	assert_string_equal(log, "");
+	assert_int_equal(config_validate(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.mount_point, "/mnt/music");
+	assert_int_equal(cfg.n_origins, 5);
+	assert_int_equal(cfg.health.per_origin_thresholds[CONFIG_ORIGIN_NFS],
+			 5);
+	assert_string_equal(cfg.path_template, "$albumartist/$album ($year) "
+			    "[$format_upper]/$track - $title.$format");
+	config_release(&cfg);
+	free(log);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -812,6 +1391,15 @@ int main(void)
 		cmocka_unit_test(test_toml_depth_limit),
 		cmocka_unit_test(test_toml_large_inputs),
 		cmocka_unit_test(test_toml_locale),
+		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_every_key),
+		cmocka_unit_test(test_config_unknown_keys),
+		cmocka_unit_test(test_config_bad_values),
+		cmocka_unit_test(test_config_origin_required_keys),
+		cmocka_unit_test(test_config_validate),
+		cmocka_unit_test(test_config_local_origins),
+		cmocka_unit_test(test_config_load_file),
+		cmocka_unit_test(test_config_example),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
