@@ -55,6 +55,7 @@ static int mkdir_p(const char *path, mode_t mode)
 {
 	char *copy = strdup(path);
 	char *p;
+	char saved;
 	int rc = 0;
 
 	if (!copy)
@@ -62,8 +63,7 @@ static int mkdir_p(const char *path, mode_t mode)
 	for (p = copy + 1; !rc; p++) {
 		if (*p != '/' && *p)
 			continue;
-		char saved = *p;
-
+		saved = *p;
 		*p = '\0';
 		if (mkdir(copy, mode) && errno != EEXIST)
 			rc = -errno;

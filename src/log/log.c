@@ -126,41 +126,51 @@ static int find_module(const char *name, size_t len)
 	return -1;
 }
 
+/* Copy [p, p + len) without surrounding blanks into out (size bytes). */
+static int copy_trimmed(const char *p, size_t len, char *out, size_t size)
+{
+	while (len && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if (len == 0 || len >= size)
+		return -EINVAL;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return 0;
+}
+
 static int parse_filter_item(const char *item, size_t len,
 			     unsigned char *levels, bool *have_default,
 			     enum mfs_log_level *deflt)
 {
-	char name[64];
 	const char *eq = memchr(item, '=', len);
+	char name[64], value[64];
 	enum mfs_log_level level;
 	int module;
 
-	if (len == 0)
-		return 0;
 	if (!eq) {
-		if (len >= sizeof(name))
-			return -EINVAL;
-		memcpy(name, item, len);
-		name[len] = '\0';
-		if (mfs_log_parse_level(name, &level))
+		if (copy_trimmed(item, len, value, sizeof(value)) ||
+		    mfs_log_parse_level(value, &level))
 			return -EINVAL;
 		*have_default = true;
 		*deflt = level;
 		return 0;
 	}
-	if ((size_t)(item + len - eq - 1) >= sizeof(name))
-		return -EINVAL;
-	memcpy(name, eq + 1, (size_t)(item + len - eq - 1));
-	name[item + len - eq - 1] = '\0';
-	if (mfs_log_parse_level(name, &level))
+	if (copy_trimmed(item, (size_t)(eq - item), name, sizeof(name)) ||
+	    copy_trimmed(eq + 1, (size_t)(item + len - eq - 1), value,
+			 sizeof(value)) ||
+	    mfs_log_parse_level(value, &level))
 		return -EINVAL;
 	/* "musicfs=debug" (the tracing-style crate name) means all modules */
-	if ((size_t)(eq - item) == 7 && !strncmp(item, "musicfs", 7)) {
+	if (!strcmp(name, "musicfs")) {
 		*have_default = true;
 		*deflt = level;
 		return 0;
 	}
-	module = find_module(item, (size_t)(eq - item));
+	module = find_module(name, strlen(name));
 	if (module < 0)
 		return -EINVAL;
 	levels[module] = (unsigned char)(level | 0x80);	/* mark explicit */
@@ -178,13 +188,8 @@ int mfs_log_set_filter(const char *spec, char *err, size_t errsize)
 	while (*p) {
 		size_t len = strcspn(p, ",");
 
-		while (len && (*p == ' ' || *p == '\t')) {
-			p++;
-			len--;
-		}
-		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (parse_filter_item(p, len, levels, &have_default, &deflt)) {
+		if (len && parse_filter_item(p, len, levels, &have_default,
+					     &deflt)) {
 			if (err)
 				snprintf(err, errsize,
 					 "invalid log filter '%.*s' (want LEVEL "
@@ -193,7 +198,7 @@ int mfs_log_set_filter(const char *spec, char *err, size_t errsize)
 					 (int)len, p);
 			return -EINVAL;
 		}
-		p += strcspn(p, ",");
+		p += len;
 		if (*p == ',')
 			p++;
 	}
