@@ -114,6 +114,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		"f.id = v.file WHERE v.parent = ?1 AND v.kind = 2 ORDER BY "
 		"coalesce(f.disc, 0), coalesce(f.track, 0), v.name LIMIT 1",
 	[STMT_VNODE_COUNT] = "SELECT count(*) FROM vnodes WHERE kind = ?1",
+	[STMT_VNODE_COUNT_RANGE] = "SELECT count(*) FROM vnodes WHERE "
+				   "parent = ?1 AND fold >= ?2 AND fold < ?3",
 	[STMT_SPELLING_ADD] =
 		"INSERT INTO spellings VALUES (?1, ?2, ?3) ON CONFLICT "
 		"(dir, name) DO UPDATE SET count = count + ?3",

@@ -244,6 +244,10 @@ int catalog_vnode_first_track(struct catalog *c, int64_t dir,
 int catalog_vnode_count(struct catalog *c, enum catalog_vnode_kind kind,
 			int64_t *n);
 
+/* Number of children of parent whose fold key starts with prefix. */
+int catalog_vnode_count_prefix(struct catalog *c, int64_t parent,
+			       const char *prefix, int64_t *n);
+
 /* Delete every vnode but the root (the template changed). */
 int catalog_vnode_clear(struct catalog *c);
 

@@ -235,6 +235,36 @@ int catalog_vnode_count(struct catalog *c, enum catalog_vnode_kind kind,
 	return 0;
 }
 
+int catalog_vnode_count_prefix(struct catalog *c, int64_t parent,
+			       const char *prefix, int64_t *n)
+{
+	sqlite3_stmt *st = catalog_stmt(c, STMT_VNODE_COUNT_RANGE);
+	size_t len = strlen(prefix);
+	char *upper;
+	int rc;
+
+	*n = 0;
+	if (!st)
+		return -EIO;
+	if (!len || (unsigned char)prefix[len - 1] == 0xff)
+		return -EINVAL;
+	upper = strdup(prefix);
+	if (!upper)
+		return -ENOMEM;
+	/* every string starting with prefix sorts below this one */
+	upper[len - 1] = (char)((unsigned char)upper[len - 1] + 1);
+	sqlite3_bind_int64(st, 1, parent);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, upper, -1, SQLITE_STATIC);
+	rc = catalog_step_row(c, st, "count names");
+	if (!rc) {
+		*n = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	free(upper);
+	return rc;
+}
+
 int catalog_vnode_clear(struct catalog *c)
 {
 	int rc = sqlite3_exec(c->db,

@@ -130,4 +130,18 @@ const char *formats_kind_ext(enum formats_kind kind);
 void formats_source_from_fd(struct formats_source *src, int *fd,
 			    uint64_t size);
 
+/* The bytes behind a memory source; owned by the caller, not copied. */
+struct formats_mem {
+	const uint8_t *data;
+	size_t len;
+};
+
+/*
+ * A source that reads len bytes at data (tests, fuzzers, a file already in
+ * memory).  mem is filled in and must outlive src; data is not copied.
+ */
+void formats_source_from_mem(struct formats_source *src,
+			     struct formats_mem *mem, const void *data,
+			     size_t len);
+
 #endif

@@ -355,13 +355,33 @@ static int count_spelling(struct tree *t, int64_t dir, const char *spelling,
 	return rc ? rc : name_changed(t, v.parent, top);
 }
 
+/*
+ * The first suffix number worth trying for a name that is taken: one past
+ * the number of " (N)" variants already there, so that a thousand
+ * untagged "track01.flac" cost a thousand inserts, not half a million.
+ */
+static int first_free_variant(struct tree *t, int64_t dir, const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+	char *prefix = str_printf("%.*s (", (int)stem, name);
+	char *fold = prefix ? template_fold(prefix) : NULL;
+	int64_t n = 0;
+
+	if (fold)
+		catalog_vnode_count_prefix(t->db, dir, fold, &n);
+	free(prefix);
+	free(fold);
+	return (int)MFS_MIN(n + 2, 1000000);
+}
+
 /* Insert the track vnode under dir with the first free variant of name. */
 static int insert_track(struct tree *t, int64_t dir, const char *name,
 			const struct catalog_file *f)
 {
 	struct catalog_vnode v = { 0 };
 	char *fold;
-	int n;
+	int n = 1, tries;
 	int rc = -EEXIST;
 
 	v.parent = dir;
@@ -369,13 +389,14 @@ static int insert_track(struct tree *t, int64_t dir, const char *name,
 	v.file = f->id;
 	v.size = f->size;
 	v.mtime_ns = f->mtime_ns;
-	for (n = 1; n < 10000 && rc == -EEXIST; n++) {
+	for (tries = 0; tries < 10000 && rc == -EEXIST; tries++) {
 		name_variant(name, true, n, v.name, sizeof(v.name));
 		fold = template_fold(v.name);
 		if (!fold)
 			return -ENOMEM;
 		rc = catalog_vnode_insert(t->db, &v, fold);
 		free(fold);
+		n = n == 1 ? first_free_variant(t, dir, name) : n + 1;
 	}
 	return rc ? rc : name_changed(t, dir, v.name);
 }

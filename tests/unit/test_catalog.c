@@ -175,6 +175,26 @@ static void test_collision_suffix(void **state)
 	assert_true(resolve(fx, "A/B (2000) [FLAC]/01 - T (2).flac") > 0);
 }
 
+static void test_many_collisions(void **state)
+{
+	struct fixture *fx = *state;
+	struct track_spec t = { NULL, "A", NULL, "B", "T", 0, 1, 0, 0, false };
+	char path[32];
+	int i;
+
+	for (i = 1; i <= 500; i++) {
+		snprintf(path, sizeof(path), "%d/track01.flac", i);
+		t.relpath = path;
+		add_track(fx, &t);
+	}
+	finish(fx);
+	assert_true(resolve(fx, "A/B [FLAC]/01 - T.flac") > 0);
+	for (i = 2; i <= 500; i++) {
+		snprintf(path, sizeof(path), "A/B [FLAC]/01 - T (%d).flac", i);
+		assert_true(resolve(fx, path) > 0);
+	}
+}
+
 static void test_case_merge_most_common(void **state)
 {
 	struct fixture *fx = *state;
@@ -320,6 +340,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_default_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collision_suffix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_collisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_case_merge_most_common, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multi_disc_replaces_album, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unplace_prunes_and_keeps_inodes, setup, teardown),
