@@ -1,0 +1,245 @@
+/*
+ * formats_i.h - what the parsers of the formats module share.
+ *
+ * formats.c owns a parse in progress (struct formats_ctx): the source, the
+ * header window (the first FORMATS_WINDOW bytes of the file, read once) and
+ * the meta being filled.  Each container is a backend (struct formats_ops,
+ * a const vtable like the origins'): a probe that looks at the bytes where
+ * the stream starts, and a parse.  The helpers here are the only way a
+ * backend reads the file (formats_fetch: from the window when the range is
+ * in it, else one bounded read) and the only way it stores a tag
+ * (formats_tag_add: converts nothing, checks caps, maps names to fields).
+ *
+ * Everything here runs on the thread that called formats_parse(); nothing
+ * is shared.
+ */
+#ifndef MFS_FORMATS_FORMATS_I_H
+#define MFS_FORMATS_FORMATS_I_H
+
+#include "common/mfs.h"
+#include "common/buf.h"
+#include "common/byte_reader.h"
+#include "formats/formats.h"
+
+/* The header window read at the start of every parse. */
+#define FORMATS_WINDOW (64u << 10)
+/* Longest value of one field (joined values included); longer is cut. */
+#define FORMATS_MAX_VALUE (1u << 20)
+/* Values joined into one named field at most; later ones are dropped. */
+#define FORMATS_MAX_JOIN 256
+/* Fields without a name kept at most per file. */
+#define FORMATS_MAX_EXTRA 1024
+/* Tag items looked at per file, all tags together. */
+#define FORMATS_MAX_ITEMS 16384
+
+/* The named fields of struct formats_tags, for tables. */
+enum formats_field_id {
+	FORMATS_F_TITLE,
+	FORMATS_F_ARTIST,
+	FORMATS_F_ALBUM,
+	FORMATS_F_ALBUM_ARTIST,
+	FORMATS_F_GENRE,
+	FORMATS_F_COMPOSER,
+	FORMATS_F_DATE,
+	FORMATS_F_COMMENT,
+	FORMATS_F_TRACK,
+	FORMATS_F_TRACK_TOTAL,
+	FORMATS_F_DISC,
+	FORMATS_F_DISC_TOTAL,
+	FORMATS_F_COMPILATION,
+	FORMATS_F_COUNT,
+	FORMATS_F_NONE = FORMATS_F_COUNT
+};
+
+/* A parse in progress. */
+struct formats_ctx {
+	const struct formats_source *src;
+	const char *name;		/* file name hint, may be NULL */
+	struct formats_meta *meta;
+	const uint8_t *head;		/* the first head_len bytes */
+	size_t head_len;
+	uint64_t start;			/* where the stream starts */
+	uint64_t id3v2_end;		/* end of leading ID3v2 tags or 0 */
+	unsigned n_items;		/* formats_tag_add calls so far */
+	uint32_t locked;		/* fields set before the current tag */
+	uint16_t n_values[FORMATS_F_COUNT];
+};
+
+/* A format backend. */
+struct formats_ops {
+	enum formats_kind kind;
+	const char *name;
+	/* Does the stream at p (n bytes from ctx->start) look like this? */
+	bool (*probe)(const struct formats_ctx *ctx, const uint8_t *p,
+		      size_t n);
+	/* Fill ctx->meta; 0 or -errno (ctx->meta is released by the caller) */
+	int (*parse)(struct formats_ctx *ctx);
+};
+
+extern const struct formats_ops formats_flac_ops;
+extern const struct formats_ops formats_mp3_ops;
+extern const struct formats_ops formats_adts_ops;
+extern const struct formats_ops formats_ogg_ops;
+extern const struct formats_ops formats_wav_ops;
+extern const struct formats_ops formats_mp4_ops;
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* Bytes of the file: a pointer into the window or into owned. */
+struct formats_chunk {
+	const uint8_t *p;
+	size_t len;
+	uint8_t *owned;
+};
+
+/*
+ * Get len bytes at off.  Fewer (down to 0) when the file ends first: the
+ * caller checks c->len.  -EFBIG if len > FORMATS_MAX_TAG_BYTES (checked
+ * before anything is allocated), -ENOMEM, or the source's -errno.  Release
+ * with formats_chunk_release() even on failure.
+ */
+int formats_fetch(struct formats_ctx *ctx, uint64_t off, size_t len,
+		  struct formats_chunk *c);
+void formats_chunk_release(struct formats_chunk *c);
+
+/* Read exactly up to len bytes into buf; *got says how many (EOF). */
+int formats_read(struct formats_ctx *ctx, uint64_t off, void *buf, size_t len,
+		 size_t *got);
+
+/* ---- text -------------------------------------------------------------- */
+
+enum formats_enc {
+	FORMATS_ENC_LATIN1,
+	FORMATS_ENC_UTF16,		/* the BOM decides, else LE */
+	FORMATS_ENC_UTF16BE,
+	FORMATS_ENC_UTF8,
+	FORMATS_ENC_UTF16LE,
+};
+
+/*
+ * Append n bytes of text in enc to b as valid UTF-8: invalid sequences
+ * become U+FFFD, NULs are dropped, the output stops (at a character
+ * boundary, returning 0) when b is full.  -ENOMEM only.
+ */
+int formats_text_append(struct buf *b, enum formats_enc enc, const uint8_t *p,
+			size_t n);
+
+/* The same into a new string (caller frees); NULL on ENOMEM. */
+char *formats_text_dup(enum formats_enc enc, const uint8_t *p, size_t n);
+
+/*
+ * Length of the string at p (n bytes) up to its terminator (one NUL, or
+ * two aligned NULs in UTF-16); *next is the offset after the terminator
+ * (n when there is none).
+ */
+size_t formats_text_len(enum formats_enc enc, const uint8_t *p, size_t n,
+			size_t *next);
+
+/* ---- tags -------------------------------------------------------------- */
+
+/*
+ * formats_tag_add flags.  IF_EMPTY: only set a field that no earlier tag
+ * set (see formats_tag_begin); values of one tag are still joined.
+ */
+#define FORMATS_TAG_IF_EMPTY 0x1
+
+/*
+ * A new tag starts: the fields set so far belong to tags of higher
+ * priority, which IF_EMPTY values do not touch.
+ */
+void formats_tag_begin(struct formats_ctx *ctx);
+
+/*
+ * Store value (valid UTF-8, NUL-terminated) under key.  A key naming a
+ * field (Vorbis comment names, case ignored: TITLE, ALBUMARTIST, "ALBUM
+ * ARTIST", DATE, YEAR, TRACKNUMBER, ...) sets that field: text joins
+ * earlier values with "; ", DATE and the numbers keep the first value.
+ * Any other key goes to extra (joined the same way with a value of the
+ * same key).  Empty values are ignored; over the caps values are dropped
+ * silently.  0 or -ENOMEM.
+ */
+int formats_tag_add(struct formats_ctx *ctx, const char *key,
+		    const char *value, unsigned flags);
+
+/* The same with the value as n bytes of text in enc. */
+int formats_tag_add_text(struct formats_ctx *ctx, const char *key,
+			 enum formats_enc enc, const uint8_t *p, size_t n,
+			 unsigned flags);
+
+/* Which named field key is (FORMATS_F_NONE if none). */
+enum formats_field_id formats_field_lookup(const char *key);
+
+/* Is the named field set? */
+bool formats_field_is_set(const struct formats_tags *t,
+			  enum formats_field_id f);
+
+/*
+ * Parse "3", " 3/12", "03 of"... : the leading number into *num and a
+ * number after '/' into *total (left alone when absent).  -EINVAL if
+ * there is no leading number.
+ */
+int formats_parse_pair(const char *s, int *num, int *total);
+
+/* The year of a date ("2023-04-14", "14.04.2023"): 0 if none. */
+int formats_year_from_date(const char *date);
+
+/* Average bits per second of bytes lasting seconds (0 if unknown). */
+uint32_t formats_bitrate(uint64_t bytes, double seconds);
+
+/* ---- pictures ---------------------------------------------------------- */
+
+/* Should a picture of type be taken over the one already held? */
+bool formats_picture_better(const struct formats_picture *have,
+			    uint32_t type);
+
+/* Fill mime from the first bytes of an image when the tag gave none. */
+void formats_picture_sniff(struct formats_picture *pic, const uint8_t *p,
+			   size_t n);
+
+/*
+ * Parse a FLAC PICTURE block body of body_len bytes (also what Ogg's
+ * METADATA_BLOCK_PICTURE holds); r holds at least the part before the
+ * image.  If copy, the image (then in r) is copied into pic->data;
+ * else pic->offset is base + its position in the body and the image is
+ * not touched.  Only replaces *pic when the new one is better (front
+ * cover first).  0, -EBADMSG if malformed, -ENOMEM.
+ */
+int formats_flac_picture(struct byte_reader *r, uint64_t body_len,
+			 uint64_t base, bool copy, struct formats_picture *pic);
+
+/* ---- shared parsers ---------------------------------------------------- */
+
+/* Size of the ID3v2 tag at p (header, body, footer), 0 if not a tag. */
+uint64_t formats_id3v2_size(const uint8_t *p, size_t n);
+
+/*
+ * Parse the ID3v2 tag at file offset off (at most avail bytes of the file
+ * belong to it).  flags as for formats_tag_add.  Damage stops the parse
+ * with what was read kept; returns 0, -EFBIG, -ENOMEM or a read -errno.
+ */
+int formats_id3v2_parse(struct formats_ctx *ctx, uint64_t off, uint64_t avail,
+			unsigned flags);
+
+/*
+ * Parse an ID3v2 tag held in memory (p, n) whose byte 0 is at file offset
+ * base (a WAV "id3 " chunk).
+ */
+int formats_id3v2_parse_mem(struct formats_ctx *ctx, const uint8_t *p,
+			    size_t n, uint64_t base, unsigned flags);
+
+/* Parse the 128 bytes of an ID3v1 tag (fields still empty only). */
+int formats_id3v1_parse(struct formats_ctx *ctx, const uint8_t *p);
+
+/* Name of ID3v1 genre number i, NULL if out of range. */
+const char *formats_id3_genre(unsigned i);
+
+/*
+ * Parse a Vorbis comment block (vendor, count, "KEY=value" items).  If
+ * framing, the block is followed by a framing bit (Ogg Vorbis).  Pictures
+ * in METADATA_BLOCK_PICTURE are decoded into meta->picture.data.  Damage
+ * keeps what was read and returns 0; -ENOMEM.
+ */
+int formats_vorbis_comments(struct formats_ctx *ctx, const uint8_t *p,
+			    size_t n);
+
+#endif
