@@ -220,6 +220,8 @@ int cmd_mount(int argc, char **argv, const struct cli_global *g)
 		rc = apply_flags(&cfg, &fl);
 	if (!rc)
 		rc = apply_log_level(&cfg, fl.log_level, g->log_level);
+	if (!rc && fl.daemon.debug_fuse)
+		mfs_log_levels[MFS_LOGM_FUSE] = MFS_LOG_DEBUG;
 	if (!rc)
 		rc = check_mount(&cfg);
 	if (!rc)

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +50,22 @@ static void on_sighup(int sig)
 	(void)sig;
 	if (sighup_scan)
 		scan_request_full_from_signal(sighup_scan);
+}
+
+/*
+ * Every open file of the mount holds an origin descriptor: raise the soft
+ * limit on descriptors to the hard one so thousands of open handles work.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			mfs_log(MFS_LOG_DEBUG, "cannot raise RLIMIT_NOFILE: %s",
+				strerror(errno));
+	}
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -330,6 +347,7 @@ int daemon_run(const struct config *cfg, const struct daemon_options *opts)
 			cfg->cache_dir, strerror(-rc));
 		goto out;
 	}
+	raise_fd_limit();
 	rc = take_lock(&d);
 	if (!rc && !opts->foreground)
 		rc = detach(&d);
