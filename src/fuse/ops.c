@@ -12,6 +12,7 @@
 #include "log/log.h"
 #include "fuse/mfs_fuse_i.h"
 
+#include <limits.h>
 #include <unistd.h>
 
 #define MFS_FUSE_MAX_READ (1u << 20)
@@ -286,6 +287,60 @@ void mfs_fuse_set_scan(struct mfs_fuse *f, struct scan *scan)
 
 /* ---- session ---------------------------------------------------------- */
 
+/* Undo mountinfo's octal escapes ("\040" is a space) in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *in = s, *out = s;
+
+	while (*in) {
+		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] &&
+		    in[3]) {
+			*out++ = (char)(((in[1] - '0') << 6) |
+					((in[2] - '0') << 3) | (in[3] - '0'));
+			in += 4;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+}
+
+/*
+ * The kernel reads ahead only 128 KiB on a new FUSE mount, which caps read
+ * requests well below max_read.  Raise the mount's read-ahead to 1 MiB
+ * through sysfs (root only; silently skipped otherwise).  The device
+ * number comes from /proc/self/mountinfo: a stat of our own mount point
+ * would wait for a request the loop is not serving yet.
+ */
+static void tune_readahead(const char *real_mountpoint)
+{
+	char line[4096], dev[32] = "", point[PATH_MAX], path[96];
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	FILE *ra;
+
+	if (!mi)
+		return;
+	while (fgets(line, sizeof(line), mi)) {
+		char d[32];
+
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, point) != 2)
+			continue;
+		unescape_mountinfo(point);
+		if (!strcmp(point, real_mountpoint))
+			str_copy(dev, d, sizeof(dev));
+	}
+	fclose(mi);
+	if (!*dev)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	ra = fopen(path, "we");
+	if (!ra)
+		return;
+	fprintf(ra, "%u\n", MFS_FUSE_MAX_READ / 1024);
+	if (fclose(ra))
+		mfs_log(MFS_LOG_DEBUG, "cannot raise read-ahead of %s", dev);
+}
+
 static int build_args(const struct mfs_fuse_config *cfg,
 		      struct fuse_args *args)
 {
@@ -307,12 +362,14 @@ int mfs_fuse_new(const struct mfs_fuse_config *cfg, struct mfs_fuse **out)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct mfs_fuse *f;
+	char *real = NULL;
 	int rc;
 
 	*out = NULL;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
+	real = realpath(cfg->mountpoint, NULL);
 	pthread_mutex_init(&f->pool_lock, NULL);
 	f->cfg = *cfg;
 	f->uid = getuid();
@@ -339,11 +396,15 @@ int mfs_fuse_new(const struct mfs_fuse_config *cfg, struct mfs_fuse **out)
 		goto out_free;
 	}
 	f->mounted = true;
+	if (real)
+		tune_readahead(real);
+	free(real);
 	fuse_opt_free_args(&args);
 	*out = f;
 	return 0;
 
 out_free:
+	free(real);
 	fuse_opt_free_args(&args);
 	mfs_fuse_free(f);
 	return rc;
