@@ -361,6 +361,37 @@ static char *column_dup(sqlite3_stmt *st, int i)
 	return s ? strdup((const char *)s) : NULL;
 }
 
+int catalog_exec_ints(struct catalog *c, enum catalog_stmt id, int64_t a,
+		      int64_t b, const char *what)
+{
+	sqlite3_stmt *st = catalog_stmt(c, id);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, a);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, b);
+	return catalog_step_done(c, st, what);
+}
+
+int catalog_count(struct catalog *c, enum catalog_stmt id, int64_t a,
+		  int64_t *n, const char *what)
+{
+	sqlite3_stmt *st = catalog_stmt(c, id);
+	int rc;
+
+	*n = 0;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, a);
+	rc = catalog_step_row(c, st, what);
+	if (rc)
+		return rc;
+	*n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+}
+
 int catalog_meta_get(struct catalog *c, const char *key, char **value)
 {
 	sqlite3_stmt *st = catalog_stmt(c, STMT_META_GET);

@@ -83,6 +83,14 @@ int catalog_step_ids(struct catalog *c, sqlite3_stmt *st,
 		     int (*cb)(void *ctx, int64_t id), void *ctx,
 		     const char *what);
 
+/* Run statement id with integer parameters ?1 = a (and ?2 = b if it has one). */
+int catalog_exec_ints(struct catalog *c, enum catalog_stmt id, int64_t a,
+		      int64_t b, const char *what);
+
+/* Run the count(*) statement id with ?1 = a. */
+int catalog_count(struct catalog *c, enum catalog_stmt id, int64_t a,
+		  int64_t *n, const char *what);
+
 /* Bind text (not copied: it must outlive the step) or NULL. */
 void catalog_bind_text(sqlite3_stmt *st, int i, const char *s);
 

@@ -203,15 +203,7 @@ int catalog_file_put(struct catalog *c, const struct catalog_file_info *info,
 
 int catalog_file_touch(struct catalog *c, int64_t id, int64_t gen)
 {
-	sqlite3_stmt *st = catalog_stmt(c, STMT_FILE_TOUCH);
-	int rc;
-
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, gen);
-	rc = sqlite3_step(st);
-	return rc == SQLITE_DONE ? 0 : catalog_errno(c, rc, "mark a file");
+	return catalog_exec_ints(c, STMT_FILE_TOUCH, id, gen, "mark a file");
 }
 
 int catalog_files_touch_under(struct catalog *c, int64_t origin,
@@ -234,20 +226,12 @@ int catalog_file_delete(struct catalog *c, int64_t id)
 	static const enum catalog_stmt stmts[] = {
 		STMT_EXTRA_DELETE, STMT_PICTURE_DELETE, STMT_FILE_DELETE
 	};
-	sqlite3_stmt *st;
 	size_t i;
-	int rc;
+	int rc = 0;
 
-	for (i = 0; i < MFS_ARRAY_SIZE(stmts); i++) {
-		st = catalog_stmt(c, stmts[i]);
-		if (!st)
-			return -EIO;
-		sqlite3_bind_int64(st, 1, id);
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_DONE)
-			return catalog_errno(c, rc, "delete a file");
-	}
-	return 0;
+	for (i = 0; !rc && i < MFS_ARRAY_SIZE(stmts); i++)
+		rc = catalog_exec_ints(c, stmts[i], id, 0, "delete a file");
+	return rc;
 }
 
 static int column_int(sqlite3_stmt *st, int i)
@@ -364,15 +348,8 @@ int catalog_file_picture(struct catalog *c, int64_t id, uint8_t **data,
 
 int catalog_file_set_placed_multi(struct catalog *c, int64_t id, bool multi)
 {
-	sqlite3_stmt *st = catalog_stmt(c, STMT_FILE_SET_PLACED);
-	int rc;
-
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int(st, 2, multi);
-	rc = sqlite3_step(st);
-	return rc == SQLITE_DONE ? 0 : catalog_errno(c, rc, "mark a file");
+	return catalog_exec_ints(c, STMT_FILE_SET_PLACED, id, multi,
+				 "mark a file");
 }
 
 int catalog_file_extra(struct catalog *c, int64_t id,
@@ -438,18 +415,7 @@ int catalog_tracks_in_dir(struct catalog *c, int64_t origin, const char *dir,
 
 int catalog_files_count(struct catalog *c, int64_t origin, int64_t *n)
 {
-	sqlite3_stmt *st = catalog_stmt(c, STMT_FILES_COUNT);
-	int rc;
-
-	*n = 0;
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, origin);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : catalog_errno(c, rc, "count files");
+	return catalog_count(c, STMT_FILES_COUNT, origin, n, "count files");
 }
 
 /* Rank of an image name as a cover: lower is better, -1 = not a cover. */

@@ -116,12 +116,7 @@ int catalog_vnode_insert(struct catalog *c, struct catalog_vnode *v,
 static int by_ino(struct catalog *c, enum catalog_stmt id, int64_t ino,
 		  const char *what)
 {
-	sqlite3_stmt *st = catalog_stmt(c, id);
-
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, ino);
-	return catalog_step_done(c, st, what);
+	return catalog_exec_ints(c, id, ino, 0, what);
 }
 
 int catalog_vnode_delete(struct catalog *c, int64_t ino)
@@ -158,13 +153,8 @@ int catalog_vnode_update(struct catalog *c, const struct catalog_vnode *v)
 
 int catalog_vnode_touch(struct catalog *c, int64_t ino, int64_t mtime_ns)
 {
-	sqlite3_stmt *st = catalog_stmt(c, STMT_VNODE_TOUCH);
-
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, ino);
-	sqlite3_bind_int64(st, 2, mtime_ns);
-	return catalog_step_done(c, st, "touch a vnode");
+	return catalog_exec_ints(c, STMT_VNODE_TOUCH, ino, mtime_ns,
+				 "touch a vnode");
 }
 
 int catalog_vnode_of_file(struct catalog *c, int64_t file,
@@ -220,19 +210,7 @@ int catalog_vnode_first_track(struct catalog *c, int64_t dir,
 int catalog_vnode_count(struct catalog *c, enum catalog_vnode_kind kind,
 			int64_t *n)
 {
-	sqlite3_stmt *st = catalog_stmt(c, STMT_VNODE_COUNT);
-	int rc;
-
-	*n = 0;
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int(st, 1, (int)kind);
-	rc = catalog_step_row(c, st, "count vnodes");
-	if (rc)
-		return rc;
-	*n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return 0;
+	return catalog_count(c, STMT_VNODE_COUNT, kind, n, "count vnodes");
 }
 
 int catalog_vnode_count_prefix(struct catalog *c, int64_t parent,
