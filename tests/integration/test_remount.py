@@ -1,0 +1,91 @@
+"""The catalog serves the tree on a remount, before and whatever the scan
+finds; an empty or unreachable origin never deletes the library."""
+
+import os
+import shutil
+import time
+
+import pytest
+
+import mfs_helpers as H
+
+
+def _first_mount(mount_factory, origin, cache):
+    m = mount_factory([origin], cache_dir=cache)
+    tree = H.list_tree(m.path)
+    assert len(tree) > 50
+    problems = H.stop_mount(m)
+    assert not problems, problems
+    return tree
+
+
+@pytest.mark.parametrize("how", ["emptied", "replaced-by-empty-dir"])
+def test_remount_serves_catalog_when_origin_is_empty(mount_factory,
+                                                     origin_copy, tmp_path,
+                                                     how):
+    cache = tmp_path / "cache"
+    tree = _first_mount(mount_factory, origin_copy, cache)
+    if how == "emptied":
+        for child in origin_copy.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    else:
+        os.rename(origin_copy, tmp_path / "origin-away")
+        origin_copy.mkdir()
+    assert not any(origin_copy.iterdir())
+    m = mount_factory([origin_copy], cache_dir=cache, wait_scan=False)
+    t0 = time.monotonic()
+    first = H.list_tree(m.path)
+    elapsed = time.monotonic() - t0
+    assert first == tree, "the remount does not list the previous tree"
+    assert elapsed < H.scaled(2), f"listing took {elapsed:.2f} s"
+    # after the scan of the empty origin: still everything
+    m.wait_scanned()
+    time.sleep(0.5)
+    assert H.list_tree(m.path) == tree
+
+
+def test_remount_shows_tree_before_scan(mount_factory, origin_copy, tmp_path,
+                                        library):
+    """The old tree is there as soon as the mount is: moving the origin away
+    and back makes sure no scan could have produced what is listed."""
+    cache = tmp_path / "cache"
+    tree = _first_mount(mount_factory, origin_copy, cache)
+    away = tmp_path / "origin-away"
+    os.rename(origin_copy, away)
+    origin_copy.mkdir()
+    m = mount_factory([origin_copy], cache_dir=cache, wait_scan=False)
+    track = H.expected_path_of("jp/tj1.mp3")
+    assert os.path.isfile(m.p(track))
+    assert H.list_tree(m.path) == tree
+    m.wait_scanned()
+    # the files come back: the tree is the same and reads work again
+    os.rmdir(origin_copy)
+    os.rename(away, origin_copy)
+    assert H.wait_for(lambda: H.read_all(m.p(track)) ==
+                      (library.root / "jp/tj1.mp3").read_bytes()
+                      if os.path.exists(m.p(track)) else False,
+                      H.scaled(3))
+    assert H.list_tree(m.path) == tree
+
+
+def test_remount_same_origin_same_tree(mount_factory, library, tmp_path):
+    cache = tmp_path / "cache"
+    tree = _first_mount(mount_factory, library.root, cache)
+    m = mount_factory([library.root], cache_dir=cache, wait_scan=False)
+    assert H.list_tree(m.path) == tree
+    m.wait_scanned()
+    assert H.list_tree(m.path) == tree
+    assert H.list_tree(m.path) == set(library.expected)
+
+
+def test_remount_missing_origin_keeps_tree(mount_factory, origin_copy,
+                                           tmp_path):
+    """The origin folder does not exist at all (a NAS not mounted yet): the
+    mount still comes up, with the catalog's tree."""
+    cache = tmp_path / "cache"
+    tree = _first_mount(mount_factory, origin_copy, cache)
+    os.rename(origin_copy, tmp_path / "origin-away")
+    m = mount_factory([origin_copy], cache_dir=cache, wait_scan=False)
+    assert H.list_tree(m.path) == tree
+    time.sleep(1)
+    assert H.list_tree(m.path) == tree
