@@ -359,6 +359,7 @@ def verify(files, root, sample, quiet):
     from mutagen.id3 import ID3
     rnd = random.Random(1)
     picks = rnd.sample(files, min(sample, len(files)))
+    seen = set()
     # make sure both formats, a multi-disc, a compilation and a cover are in it
     for pred in (lambda t: t["album"]["fmt"] == "flac", lambda t: t["album"]["fmt"] == "mp3",
                  lambda t: t["album"]["discs"] > 1, lambda t: t["album"]["compilation"],
@@ -367,6 +368,7 @@ def verify(files, root, sample, quiet):
             if pred(t):
                 picks.append(t)
                 break
+    picks = [t for t in picks if not (t["path"] in seen or seen.add(t["path"]))]
     bad = 0
     for t in picks:
         full = os.path.join(root, t["path"])
@@ -406,12 +408,21 @@ def verify(files, root, sample, quiet):
         if not (0.5 < info.length < 1e6):
             print("odd duration %s in %s" % (info.length, full), file=sys.stderr)
             bad += 1
-    # decode a few with ffmpeg (every frame, errors are fatal)
-    dec = picks[:6] + picks[-5:]
+    # decode a few with ffmpeg (every frame, errors are fatal; of a file
+    # over 64 MiB the first and the last 60 s)
+    dec = list({t["path"]: t for t in picks[:6] + picks[-5:]}.values())
     for t in dec:
         full = os.path.join(root, t["path"])
-        r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", full,
-                            "-map", "0:a", "-f", "null", "-"], capture_output=True, text=True)
+        cuts = [[]]
+        if os.path.getsize(full) > 64 << 20:
+            cuts = [["-t", "60"], ["-sseof", "-60"]]
+        for cut in cuts:
+            pre, post = ([], cut) if cut[:1] == ["-t"] else (cut, [])
+            r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-xerror"] + pre +
+                               ["-i", full] + post + ["-map", "0:a", "-f", "null", "-"],
+                               capture_output=True, text=True)
+            if r.returncode or r.stderr.strip():
+                break
         pr = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=format_name",
                              "-of", "csv=p=0", full], capture_output=True, text=True)
         if r.returncode or r.stderr.strip() or pr.returncode or pr.stderr.strip():
