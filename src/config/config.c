@@ -27,8 +27,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Config files larger than this are refused (they are a few KiB). */
-#define CONFIG_MAX_FILE (4 << 20)
+/* Config files larger than this are refused: they are a few KiB, and the
+ * cap bounds the memory a parse can take (about 30 bytes per input byte). */
+#define CONFIG_MAX_FILE (1 << 20)
 
 #define CONFIG_DEFAULT_TEMPLATE \
 	"$albumartist/$album ($year) [$format_upper]/$track - $title.$format"

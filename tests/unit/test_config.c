@@ -1337,14 +1337,14 @@ static void test_config_load_file(void **state)
 	/* a file past the cap is refused */
 	f = fopen(path, "w");
 	assert_non_null(f);
-	big = calloc(1, (4 << 20) + 2);
-	memset(big, '\n', (4 << 20) + 1);
+	big = calloc(1, (1 << 20) + 2);
+	memset(big, '\n', (1 << 20) + 1);
 	fputs(big, f);
 	fclose(f);
 	free(big);
 	assert_int_equal(config_load_file(&cfg, path, err, sizeof(err)),
 			 -EFBIG);
-	assert_non_null(strstr(err, "larger than 4 MiB"));
+	assert_non_null(strstr(err, "larger than 1 MiB"));
 	unlink(path);
 	config_release(&cfg);
 }
