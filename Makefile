@@ -47,8 +47,10 @@ run: build $(if $(ORIGIN),,demo)
 	@if mountpoint -q $(MOUNT); then fusermount3 -u $(MOUNT); fi
 	$(BUILD)/musicfs mount $(MOUNT) --origin $(if $(ORIGIN),$(ORIGIN),$(DEMO_DIR)) \
 		--cache-dir $(CACHE_DIR)
+	@sleep 1
 	@echo
-	@echo "MusicFS is mounted on $(MOUNT):"
+	@echo "MusicFS is mounted on $(MOUNT) (a large library keeps appearing"
+	@echo "while the first scan runs in the background):"
 	@ls $(MOUNT)
 	@echo
 	@echo "Browse it with: ls -R $(MOUNT)"

@@ -47,6 +47,8 @@ struct mount_flags {
 	const char *template_text;
 	const char *log_level;
 	const char *mountpoint;
+	const char **origins;	/* --origin DIRs, in order */
+	size_t n_origins;
 	bool xattrs;
 	struct daemon_options daemon;
 };
@@ -69,8 +71,7 @@ static char *default_config_path(void)
 	return path;
 }
 
-static int parse_flags(int argc, char **argv, struct mount_flags *fl,
-		       struct config *cfg)
+static int parse_flags(int argc, char **argv, struct mount_flags *fl)
 {
 	static const struct option opts[] = {
 		{ "origin", required_argument, NULL, 'o' },
@@ -89,8 +90,7 @@ static int parse_flags(int argc, char **argv, struct mount_flags *fl,
 	while ((c = getopt_long(argc, argv, "o:c:C:t:xfl:dh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			if (config_add_local_origin(cfg, optarg))
-				return CLI_EXIT_FAILURE;
+			fl->origins[fl->n_origins++] = optarg;
 			break;
 		case 'c': fl->config = optarg; break;
 		case 'C': fl->cache_dir = optarg; break;
@@ -131,10 +131,7 @@ static int set_string(char **field, const char *value)
 	return 0;
 }
 
-/*
- * Load the config file into cfg, keeping the origins the flags added
- * (they come first in cfg; the file's are appended after).
- */
+/* Load the config file (the given one, else the default if it exists). */
 static int load_config_file(struct config *cfg, const char *explicit_path)
 {
 	char *path = explicit_path ? strdup(explicit_path) : default_config_path();
@@ -171,8 +168,14 @@ static int apply_log_level(const struct config *cfg, const char *flag,
 	return 0;
 }
 
+/* Flags override the file; --origin folders are added to its origins. */
 static int apply_flags(struct config *cfg, const struct mount_flags *fl)
 {
+	size_t i;
+
+	for (i = 0; i < fl->n_origins; i++)
+		if (config_add_local_origin(cfg, fl->origins[i]))
+			return CLI_EXIT_FAILURE;
 	if (fl->mountpoint && set_string(&cfg->mount_point, fl->mountpoint))
 		return CLI_EXIT_FAILURE;
 	if (fl->cache_dir && set_string(&cfg->cache_dir, fl->cache_dir))
@@ -213,7 +216,9 @@ int cmd_mount(int argc, char **argv, const struct cli_global *g)
 	int rc;
 
 	config_init(&cfg);
-	rc = parse_flags(argc, argv, &fl, &cfg);
+	/* no more --origin flags than arguments */
+	fl.origins = calloc((size_t)argc, sizeof(*fl.origins));
+	rc = fl.origins ? parse_flags(argc, argv, &fl) : CLI_EXIT_FAILURE;
 	if (!rc)
 		rc = load_config_file(&cfg, fl.config);
 	if (!rc)
@@ -227,5 +232,6 @@ int cmd_mount(int argc, char **argv, const struct cli_global *g)
 	if (!rc)
 		rc = daemon_run(&cfg, &fl.daemon);
 	config_release(&cfg);
+	free(fl.origins);
 	return rc < 0 ? CLI_EXIT_OK : rc;
 }
