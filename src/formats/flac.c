@@ -27,6 +27,8 @@
 #define FLAC_PICTURE 6
 /* Blocks looked at, at most: a chain is normally under ten. */
 #define FLAC_MAX_BLOCKS 4096
+/* Bytes of a PICTURE block read to find the image (not the image). */
+#define FLAC_PICTURE_PREFIX ((size_t)64 << 10)
 
 /* ---- pictures ---------------------------------------------------------- */
 
@@ -62,8 +64,8 @@ int formats_flac_picture(struct byte_reader *r, uint64_t body_len,
 	len = byte_reader_be32(r);
 	if (r->failed || len > body_len || r->pos > body_len - len)
 		return -EBADMSG;
-	if (mime_len == 3 && !memcmp(mime, "-->", 3))
-		return 0;	/* a URL, not an image */
+	if (!len || (mime_len == 3 && !memcmp(mime, "-->", 3)))
+		return 0;	/* no image, or a URL */
 	if (!formats_picture_better(pic, type))
 		return 0;
 	if (copy) {
@@ -253,7 +255,8 @@ static int flac_block(struct formats_ctx *ctx, unsigned type, uint64_t body,
 			rc = formats_vorbis_comments(ctx, c.p, c.len);
 		break;
 	case FLAC_PICTURE:
-		rc = formats_fetch(ctx, body, MFS_MIN(len, FORMATS_WINDOW), &c);
+		rc = formats_fetch(ctx, body, MFS_MIN(len, FLAC_PICTURE_PREFIX),
+				   &c);
 		if (!rc) {
 			byte_reader_init(&r, c.p, c.len);
 			rc = formats_flac_picture(&r, len, body, false,

@@ -22,6 +22,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#ifdef MFS_UNIT_TEST
+size_t formats_window = (size_t)64 << 10;
+size_t formats_id3_whole_max = (size_t)1 << 20;
+#endif
+
 /* ---- sources ----------------------------------------------------------- */
 
 static ssize_t formats_fd_read_at(void *ctx, void *buf, size_t len,
@@ -143,13 +148,16 @@ void formats_chunk_release(struct formats_chunk *c)
 
 /* ---- text -------------------------------------------------------------- */
 
-/* Append one code point; -EFBIG when b is full, -ENOMEM. */
+/*
+ * Append one code point; -EFBIG when b is full, -ENOMEM.  NUL and U+FEFF
+ * (a byte order mark, never part of a value) are dropped.
+ */
 static int utf8_put(struct buf *b, uint32_t cp)
 {
 	uint8_t s[4];
 	size_t n;
 
-	if (cp == 0)
+	if (cp == 0 || cp == 0xfeff)
 		return 0;
 	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		cp = 0xfffd;
@@ -277,6 +285,37 @@ int formats_text_append(struct buf *b, enum formats_enc enc, const uint8_t *p,
 		break;
 	}
 	return rc == -EFBIG ? 0 : rc;
+}
+
+enum formats_enc formats_text_guess(const uint8_t *p, size_t n)
+{
+	uint32_t cp;
+	size_t i = 0;
+	size_t len;
+
+	while (i < n) {
+		len = utf8_decode(p + i, n - i, &cp);
+		/* an invalid sequence, not a U+FFFD that was there */
+		if (cp == 0xfffd && (len != 3 || p[i] != 0xef))
+			return FORMATS_ENC_LATIN1;
+		i += len;
+	}
+	return FORMATS_ENC_UTF8;
+}
+
+void formats_utf8_copy(char *dst, const char *src, size_t size)
+{
+	size_t n = strlen(src);
+
+	if (!size)
+		return;
+	if (n >= size) {
+		n = size - 1;
+		while (n && ((uint8_t)src[n] & 0xc0) == 0x80)
+			n--;	/* src[n] would start the cut character */
+	}
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
 char *formats_text_dup(enum formats_enc enc, const uint8_t *p, size_t n)
@@ -647,6 +686,10 @@ void formats_picture_sniff(struct formats_picture *pic, const uint8_t *p,
 
 static const struct formats_ops *const formats_backends[] = {
 	&formats_flac_ops,
+	&formats_ogg_ops,
+	&formats_wav_ops,
+	&formats_mp4_ops,
+	&formats_adts_ops,
 	&formats_mp3_ops,
 };
 
@@ -772,7 +815,7 @@ int formats_parse(const struct formats_source *src, const char *name,
 		goto out;
 	ctx.head = head;
 	skip_id3v2(&ctx);
-	rc = formats_fetch(&ctx, ctx.start, FORMATS_WINDOW, &probe);
+	rc = formats_fetch(&ctx, ctx.start, FORMATS_PROBE, &probe);
 	if (rc)
 		goto out;
 	ops = pick_backend(&ctx, probe.p, probe.len);

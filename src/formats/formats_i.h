@@ -21,8 +21,22 @@
 #include "common/byte_reader.h"
 #include "formats/formats.h"
 
-/* The header window read at the start of every parse. */
-#define FORMATS_WINDOW (64u << 10)
+/*
+ * The header window read at the start of every parse, and the largest
+ * ID3v2 body read in one piece (bigger ones are read frame by frame).
+ * Tests and fuzzers shrink both to reach the paths that read more.
+ */
+#ifdef MFS_UNIT_TEST
+extern size_t formats_window;
+extern size_t formats_id3_whole_max;
+#define FORMATS_WINDOW formats_window
+#define FORMATS_ID3_WHOLE_MAX formats_id3_whole_max
+#else
+#define FORMATS_WINDOW ((size_t)64 << 10)
+#define FORMATS_ID3_WHOLE_MAX ((size_t)1 << 20)
+#endif
+/* Bytes at the start of the stream the backends' probes look at. */
+#define FORMATS_PROBE ((size_t)64 << 10)
 /* Longest value of one field (joined values included); longer is cut. */
 #define FORMATS_MAX_VALUE (1u << 20)
 /* Values joined into one named field at most; later ones are dropped. */
@@ -118,11 +132,24 @@ enum formats_enc {
 
 /*
  * Append n bytes of text in enc to b as valid UTF-8: invalid sequences
- * become U+FFFD, NULs are dropped, the output stops (at a character
- * boundary, returning 0) when b is full.  -ENOMEM only.
+ * become U+FFFD, NULs and byte order marks (U+FEFF) are dropped, the
+ * output stops (at a character boundary, returning 0) when b is full.
+ * -ENOMEM only.
  */
 int formats_text_append(struct buf *b, enum formats_enc enc, const uint8_t *p,
 			size_t n);
+
+/*
+ * Copy the valid UTF-8 string src into dst (size bytes), cut at a
+ * character boundary when it does not fit.
+ */
+void formats_utf8_copy(char *dst, const char *src, size_t size);
+
+/*
+ * For 8-bit text of unknown encoding (ID3v1, RIFF INFO): UTF-8 if p is
+ * valid UTF-8, else Latin-1.
+ */
+enum formats_enc formats_text_guess(const uint8_t *p, size_t n);
 
 /* The same into a new string (caller frees); NULL on ENOMEM. */
 char *formats_text_dup(enum formats_enc enc, const uint8_t *p, size_t n);
@@ -226,6 +253,21 @@ int formats_id3v2_parse(struct formats_ctx *ctx, uint64_t off, uint64_t avail,
  */
 int formats_id3v2_parse_mem(struct formats_ctx *ctx, const uint8_t *p,
 			    size_t n, uint64_t base, unsigned flags);
+
+/*
+ * Parse the ID3v2 tags at the start of the file (up to ctx->start): the
+ * first one sets fields, later ones only fill fields still empty.
+ */
+int formats_id3v2_leading(struct formats_ctx *ctx);
+
+/*
+ * The tags at the end of an MPEG stream (MP3, ADTS): ID3v1, "TAG+",
+ * Lyrics3v2, APEv2 and ID3v2 with a footer, in any order.  Reads them
+ * (ID3v1 last, filling only fields still empty) and moves *end to where
+ * the first of them starts (never before start).
+ */
+int formats_tail_tags(struct formats_ctx *ctx, uint64_t start,
+		      uint64_t *end);
 
 /* Parse the 128 bytes of an ID3v1 tag (fields still empty only). */
 int formats_id3v1_parse(struct formats_ctx *ctx, const uint8_t *p);

@@ -25,8 +25,6 @@
 
 #include <strings.h>
 
-/* Bodies up to this size are read in one piece. */
-#define ID3_WHOLE_MAX (1u << 20)
 /* Bytes read of a picture frame to find where the image starts. */
 #define ID3_PIC_PREFIX 4096u
 
@@ -120,8 +118,8 @@ struct id3_tag {
 	bool mem_is_file;	/* mem holds the file's bytes as they are */
 	uint64_t base;		/* file offset of body byte 0 */
 	uint64_t len;		/* bytes in the body */
-	char tyer[8];
-	char tdat[8];
+	char tyer[16];
+	char tdat[16];
 };
 
 /* Frame flags, decoded from the 2.3 and 2.4 layouts. */
@@ -299,12 +297,12 @@ static int id3_value(struct id3_tag *tag, const char *id, const char *key,
 		return id3_genre(tag, value);
 	if (!strcmp(id, "TYER")) {
 		if (!tag->tyer[0])
-			str_copy(tag->tyer, value, sizeof(tag->tyer));
+			formats_utf8_copy(tag->tyer, value, sizeof(tag->tyer));
 		return 0;
 	}
 	if (!strcmp(id, "TDAT")) {
 		if (!tag->tdat[0])
-			str_copy(tag->tdat, value, sizeof(tag->tdat));
+			formats_utf8_copy(tag->tdat, value, sizeof(tag->tdat));
 		return 0;
 	}
 	rc = formats_tag_add(tag->ctx, key, value, tag->add);
@@ -361,25 +359,45 @@ static const char *id3_key(const char *id)
 	return id;
 }
 
+/*
+ * "TXXX:desc", "COMM:desc": a key from a description, or plain when the
+ * description is empty (caller frees).
+ */
+static char *id3_desc_key(const char *id, const char *plain,
+			  enum formats_enc enc, const uint8_t *p, size_t len)
+{
+	char *desc = formats_text_dup(enc, p, MFS_MIN(len, 256));
+	char *key;
+
+	if (!desc)
+		return NULL;
+	if (*desc || !plain)
+		key = str_printf("%s:%s", id, desc);
+	else
+		key = strdup(plain);
+	free(desc);
+	return key;
+}
+
 static int id3_text_frame(struct id3_tag *tag, const char *id,
 			  const uint8_t *p, size_t n)
 {
-	char key[300];
 	size_t next;
 	size_t len;
-	char *desc;
+	char *key;
+	int rc;
 
 	if (!n || !id3_enc_ok(p[0]))
 		return 0;
 	if (strcmp(id, "TXXX"))
 		return id3_strings(tag, id, id3_key(id), p[0], p + 1, n - 1);
 	len = formats_text_len(p[0], p + 1, n - 1, &next);
-	desc = formats_text_dup(p[0], p + 1, MFS_MIN(len, 256));
-	if (!desc)
+	key = id3_desc_key(id, NULL, p[0], p + 1, len);
+	if (!key)
 		return -ENOMEM;
-	snprintf(key, sizeof(key), "TXXX:%s", desc);
-	free(desc);
-	return id3_strings(tag, id, key, p[0], p + 1 + next, n - 1 - next);
+	rc = id3_strings(tag, id, key, p[0], p + 1 + next, n - 1 - next);
+	free(key);
+	return rc;
 }
 
 /* COMM and USLT: encoding, language, description, text. */
@@ -387,10 +405,10 @@ static int id3_comment_frame(struct id3_tag *tag, const char *id,
 			     const uint8_t *p, size_t n)
 {
 	enum formats_enc enc;
-	char key[300];
-	char *desc;
+	char *key;
 	size_t next;
 	size_t len;
+	int rc;
 
 	if (n < 4 || !id3_enc_ok(p[0]))
 		return 0;
@@ -398,20 +416,16 @@ static int id3_comment_frame(struct id3_tag *tag, const char *id,
 	p += 4;
 	n -= 4;
 	len = formats_text_len(enc, p, n, &next);
-	desc = formats_text_dup(enc, p, MFS_MIN(len, 256));
-	if (!desc)
+	key = id3_desc_key(id, strcmp(id, "COMM") ? id : "COMMENT", enc, p,
+			   len);
+	if (!key)
 		return -ENOMEM;
-	if (!strcmp(id, "COMM") && !*desc)
-		str_copy(key, "COMMENT", sizeof(key));
-	else if (*desc)
-		snprintf(key, sizeof(key), "%s:%s", id, desc);
-	else
-		str_copy(key, id, sizeof(key));
-	free(desc);
 	p += next;
 	n -= next;
 	len = formats_text_len(enc, p, n, &next);
-	return formats_tag_add_text(tag->ctx, key, enc, p, len, tag->add);
+	rc = formats_tag_add_text(tag->ctx, key, enc, p, len, tag->add);
+	free(key);
+	return rc;
 }
 
 /* ---- pictures ---------------------------------------------------------- */
@@ -504,8 +518,9 @@ static int id3_picture(struct id3_tag *tag, const struct id3_frame *f)
 	if (id3_pic_header(tag->ver, c.p, c.len, &type, mime, sizeof(mime),
 			   &data_off))
 		goto out;
-	if (!formats_picture_better(pic, type))
-		goto out;
+	if (!formats_picture_better(pic, type) ||
+	    data_off >= (copy ? c.len : f->len))
+		goto out;	/* not better, or no image at all */
 	if (copy) {
 		uint8_t *data = malloc(c.len - data_off + 1);
 
@@ -770,7 +785,7 @@ int formats_id3v2_parse(struct formats_ctx *ctx, uint64_t off, uint64_t avail,
 		formats_chunk_release(&c);
 		return rc;
 	}
-	if (tag.len <= ID3_WHOLE_MAX) {
+	if (tag.len <= FORMATS_ID3_WHOLE_MAX) {
 		rc = formats_fetch(ctx, tag.base, (size_t)tag.len, &c);
 		if (rc) {
 			formats_chunk_release(&c);
@@ -804,24 +819,27 @@ int formats_id3v2_parse_mem(struct formats_ctx *ctx, const uint8_t *p,
 	return id3_frames(&tag);
 }
 
-/* ---- ID3v1 ------------------------------------------------------------- */
-
-/* Is p[0..n) valid UTF-8 with at least one multi-byte sequence? */
-static bool id3v1_is_utf8(const uint8_t *p, size_t n)
+int formats_id3v2_leading(struct formats_ctx *ctx)
 {
-	char *s = formats_text_dup(FORMATS_ENC_UTF8, p, n);
-	bool ok;
-	size_t i;
+	struct formats_chunk c;
+	uint64_t off = 0;
+	uint64_t size;
+	int rc = 0;
 
-	if (!s)
-		return false;
-	ok = strlen(s) == n && !strstr(s, "\xef\xbf\xbd");
-	free(s);
-	for (i = 0; ok && i < n; i++)
-		if (p[i] & 0x80)
-			return true;
-	return false;
+	while (off < ctx->start && !rc) {
+		rc = formats_fetch(ctx, off, 10, &c);
+		size = rc ? 0 : formats_id3v2_size(c.p, c.len);
+		formats_chunk_release(&c);
+		if (!size)
+			break;
+		rc = formats_id3v2_parse(ctx, off, ctx->src->size - off,
+					 off ? FORMATS_TAG_IF_EMPTY : 0);
+		off += size;
+	}
+	return rc;
 }
+
+/* ---- ID3v1 ------------------------------------------------------------- */
 
 static int id3v1_field(struct formats_ctx *ctx, const char *key,
 		       const uint8_t *p, size_t n)
@@ -832,10 +850,8 @@ static int id3v1_field(struct formats_ctx *ctx, const char *key,
 		n = (size_t)(z - p);
 	while (n && (p[n - 1] == ' ' || p[n - 1] == 0))
 		n--;
-	return formats_tag_add_text(ctx, key,
-				    id3v1_is_utf8(p, n) ? FORMATS_ENC_UTF8 :
-							  FORMATS_ENC_LATIN1,
-				    p, n, FORMATS_TAG_IF_EMPTY);
+	return formats_tag_add_text(ctx, key, formats_text_guess(p, n), p, n,
+				    FORMATS_TAG_IF_EMPTY);
 }
 
 int formats_id3v1_parse(struct formats_ctx *ctx, const uint8_t *p)

@@ -317,7 +317,8 @@ static int ape_picture(struct formats_ctx *ctx, const char *key,
 	const uint8_t *z = memchr(p, 0, n);
 	size_t skip;
 
-	if (!z || !formats_picture_better(pic, type))
+	if (!z || (size_t)(z - p) + 1 >= n ||
+	    !formats_picture_better(pic, type))
 		return 0;
 	skip = (size_t)(z - p) + 1;
 	free(pic->data);
@@ -541,8 +542,8 @@ static int id3v2_trailer(struct formats_ctx *ctx, uint64_t start,
  * The tags at the end, in any order (writers disagree): move *end before
  * all of them.  ID3v1 is parsed last, as the one with least priority.
  */
-static int mp3_trailers(struct formats_ctx *ctx, uint64_t start,
-			uint64_t *end)
+int formats_tail_tags(struct formats_ctx *ctx, uint64_t start,
+		      uint64_t *end)
 {
 	uint64_t v1 = UINT64_MAX;
 	struct formats_chunk c;
@@ -573,26 +574,6 @@ static int mp3_trailers(struct formats_ctx *ctx, uint64_t start,
 
 /* ---- MP3 --------------------------------------------------------------- */
 
-static int mp3_leading_tags(struct formats_ctx *ctx)
-{
-	struct formats_chunk c;
-	uint64_t off = 0;
-	uint64_t size;
-	int rc = 0;
-
-	while (off < ctx->start && !rc) {
-		rc = formats_fetch(ctx, off, 10, &c);
-		size = rc ? 0 : formats_id3v2_size(c.p, c.len);
-		formats_chunk_release(&c);
-		if (!size)
-			break;
-		rc = formats_id3v2_parse(ctx, off, ctx->src->size - off,
-					 off ? FORMATS_TAG_IF_EMPTY : 0);
-		off += size;
-	}
-	return rc;
-}
-
 /* Is [from, to) all zero bytes (padding after a tag)? */
 static bool mp3_zeros(struct formats_ctx *ctx, uint64_t from, uint64_t to)
 {
@@ -618,9 +599,9 @@ static int mp3_parse(struct formats_ctx *ctx)
 	uint64_t pos;
 	int rc;
 
-	rc = mp3_leading_tags(ctx);
+	rc = formats_id3v2_leading(ctx);
 	if (!rc)
-		rc = mp3_trailers(ctx, start, &end);
+		rc = formats_tail_tags(ctx, start, &end);
 	if (rc)
 		return rc;
 	m->audio_start = start;

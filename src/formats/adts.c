@@ -1,0 +1,257 @@
+/*
+ * adts.c - raw AAC: ADTS streams (and the older ADIF header).
+ *
+ * An ADTS stream is a sequence of frames, each with a 7-byte header (9
+ * with a CRC) giving the sample rate, the channel configuration and the
+ * frame length.  Like MP3 it may carry ID3v2 tags before it and
+ * ID3v1/APEv2 after it (the same code reads them).  There is no frame
+ * count anywhere, so the duration is measured over the frames of one
+ * window after the start and extrapolated to the whole stream: exact for
+ * files that fit the window, an estimate (like every player's) beyond.
+ *
+ * The frame sync (12 one-bits, layer 00) is what MPEG audio frames have
+ * too, with a layer that is never 00 there; a stream that does not start
+ * with a frame is searched for only when the file name says ".aac".
+ * ADIF ("ADIF" and one header for the whole stream) gives a bitrate and a
+ * sample rate; its duration comes from the size.
+ */
+#include "common/mfs.h"
+#include "common/str.h"
+#include "formats/formats_i.h"
+
+/* Bytes of frames measured for the duration. */
+#define ADTS_WINDOW ((size_t)64 << 10)
+
+static const uint32_t aac_rates[13] = {
+	96000, 88200, 64000, 48000, 44100, 32000, 24000,
+	22050, 16000, 12000, 11025, 8000,  7350,
+};
+
+struct adts_header {
+	uint32_t rate;
+	uint16_t channels;
+	uint32_t frame_len;
+	unsigned samples;
+};
+
+static bool adts_header_parse(const uint8_t *p, size_t n,
+			      struct adts_header *h)
+{
+	unsigned sfi;
+	unsigned ch;
+
+	if (n < 7 || p[0] != 0xff || (p[1] & 0xf6) != 0xf0)
+		return false;
+	sfi = (p[2] >> 2) & 0xf;
+	if (sfi >= MFS_ARRAY_SIZE(aac_rates))
+		return false;
+	ch = (p[2] & 1) << 2 | p[3] >> 6;
+	h->rate = aac_rates[sfi];
+	h->channels = (uint16_t)(ch == 7 ? 8 : ch);
+	h->frame_len = (uint32_t)(p[3] & 3) << 11 | (uint32_t)p[4] << 3 |
+		       p[5] >> 5;
+	h->samples = 1024 * ((p[6] & 3) + 1);
+	return h->frame_len >= (p[1] & 1 ? 7u : 9u);
+}
+
+/* A frame at p confirmed by the next one, or ending exactly at n. */
+static bool adts_confirmed(const uint8_t *p, size_t n, bool at_end)
+{
+	struct adts_header h;
+	struct adts_header next;
+
+	if (!adts_header_parse(p, n, &h))
+		return false;
+	if (h.frame_len == n && at_end)
+		return true;
+	return h.frame_len < n &&
+	       adts_header_parse(p + h.frame_len, n - h.frame_len, &next) &&
+	       next.rate == h.rate;
+}
+
+static bool adts_searchable(const struct formats_ctx *ctx)
+{
+	return ctx->name && str_ends_with_ci(ctx->name, ".aac");
+}
+
+static bool adts_probe(const struct formats_ctx *ctx, const uint8_t *p,
+		       size_t n)
+{
+	bool at_end = ctx->start + n == ctx->src->size;
+	size_t i;
+
+	if (n >= 4 && !memcmp(p, "ADIF", 4))
+		return true;
+	if (adts_confirmed(p, n, at_end))
+		return true;
+	if (!adts_searchable(ctx))
+		return false;
+	for (i = 1; i + 7 <= n; i++)
+		if (p[i] == 0xff && adts_confirmed(p + i, n - i, at_end))
+			return true;
+	return false;
+}
+
+/* ---- ADIF -------------------------------------------------------------- */
+
+struct bits {
+	const uint8_t *p;
+	size_t n;
+	size_t pos;	/* in bits */
+	bool failed;
+};
+
+static uint32_t bits_get(struct bits *b, unsigned count)
+{
+	uint32_t v = 0;
+
+	while (count--) {
+		if (b->pos >= b->n * 8) {
+			b->failed = true;
+			return 0;
+		}
+		v = v << 1 | ((b->p[b->pos / 8] >> (7 - b->pos % 8)) & 1);
+		b->pos++;
+	}
+	return v;
+}
+
+/* Channels of a program config element: front, side, back, LFE. */
+static unsigned adif_pce(struct bits *b, unsigned *sfi)
+{
+	unsigned counts[4];
+	unsigned channels = 0;
+	unsigned i;
+	unsigned j;
+
+	bits_get(b, 4 + 2);	/* element tag, object type */
+	*sfi = bits_get(b, 4);
+	for (i = 0; i < 4; i++)
+		counts[i] = bits_get(b, i == 3 ? 2 : 4);
+	bits_get(b, 3 + 4);	/* assoc data, valid cc */
+	for (i = 0; i < 3; i++)	/* mono, stereo, matrix mixdown */
+		if (bits_get(b, 1))
+			bits_get(b, i == 2 ? 3 : 4);
+	for (i = 0; i < 3; i++) {
+		for (j = 0; j < counts[i]; j++) {
+			/* a channel pair or a single channel */
+			channels += bits_get(b, 1) ? 2 : 1;
+			bits_get(b, 4);
+		}
+	}
+	return channels + counts[3];
+}
+
+static int adif_parse(struct formats_ctx *ctx, const uint8_t *p, size_t n)
+{
+	struct formats_meta *m = ctx->meta;
+	struct bits b = { p, n, 32, false };
+	unsigned sfi = 0;
+	unsigned type;
+	uint32_t bitrate;
+	unsigned channels;
+
+	if (bits_get(&b, 1))	/* a 72-bit copyright id */
+		b.pos += 72;
+	bits_get(&b, 2);	/* original, home */
+	type = bits_get(&b, 1);
+	bitrate = bits_get(&b, 23);
+	bits_get(&b, 4);	/* number of PCEs - 1 */
+	if (!type)
+		bits_get(&b, 20);	/* buffer fullness */
+	channels = adif_pce(&b, &sfi);
+	if (b.failed || sfi >= MFS_ARRAY_SIZE(aac_rates))
+		return -EBADMSG;
+	m->sample_rate = aac_rates[sfi];
+	m->channels = (uint16_t)channels;
+	m->bitrate = bitrate;
+	if (bitrate)
+		m->duration = (double)(m->audio_end - m->audio_start) * 8 /
+			      bitrate;
+	return 0;
+}
+
+/* ---- ADTS -------------------------------------------------------------- */
+
+/* The first confirmed frame in [from, end) (searched if the name allows). */
+static int adts_find(struct formats_ctx *ctx, const uint8_t *p, size_t n,
+		     bool at_end, size_t *pos)
+{
+	size_t i;
+
+	for (i = 0; i + 7 <= n; i++) {
+		if (p[i] == 0xff && adts_confirmed(p + i, n - i, at_end)) {
+			*pos = i;
+			return 0;
+		}
+		if (!adts_searchable(ctx))
+			break;
+	}
+	return -EBADMSG;
+}
+
+/* Count the frames of the window: frames, samples, bytes. */
+static void adts_measure(struct formats_meta *m, const uint8_t *p, size_t n,
+			 uint64_t audio_len)
+{
+	struct adts_header h;
+	uint64_t samples = 0;
+	size_t at = 0;
+
+	while (at < n && adts_header_parse(p + at, n - at, &h) &&
+	       h.frame_len <= n - at) {
+		samples += h.samples;
+		at += h.frame_len;
+	}
+	if (!at || !m->sample_rate)
+		return;
+	/* extrapolate from the bytes measured to the whole stream */
+	m->duration = (double)samples / m->sample_rate * (double)audio_len /
+		      (double)at;
+	m->bitrate = formats_bitrate(audio_len, m->duration);
+}
+
+static int adts_parse(struct formats_ctx *ctx)
+{
+	struct formats_meta *m = ctx->meta;
+	uint64_t end = ctx->src->size;
+	uint64_t start = MFS_MIN(ctx->start, end);
+	struct formats_chunk c = { 0 };
+	struct adts_header h;
+	size_t pos = 0;
+	int rc;
+
+	rc = formats_id3v2_leading(ctx);
+	if (!rc)
+		rc = formats_tail_tags(ctx, start, &end);
+	if (!rc)
+		rc = formats_fetch(ctx, start,
+				   (size_t)MFS_MIN(end - start, ADTS_WINDOW),
+				   &c);
+	if (rc)
+		goto out;
+	m->audio_start = start;
+	m->audio_end = end;
+	if (c.len >= 4 && !memcmp(c.p, "ADIF", 4)) {
+		rc = adif_parse(ctx, c.p, c.len);
+		goto out;
+	}
+	rc = adts_find(ctx, c.p, c.len, start + c.len == end, &pos);
+	if (rc)
+		goto out;
+	adts_header_parse(c.p + pos, c.len - pos, &h);
+	m->sample_rate = h.rate;
+	m->channels = h.channels;
+	m->audio_start = start + pos;
+	adts_measure(m, c.p + pos, c.len - pos, end - m->audio_start);
+out:
+	formats_chunk_release(&c);
+	return rc;
+}
+
+const struct formats_ops formats_adts_ops = {
+	.kind = FORMATS_AAC,
+	.name = "adts",
+	.probe = adts_probe,
+	.parse = adts_parse,
+};
