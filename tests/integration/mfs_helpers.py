@@ -537,7 +537,7 @@ class Mount:
         self.proc = proc
         self.log_path = Path(log_path)
         self.args = args
-        self.checked = False
+        self.expected_rc = 0        # exit status the teardown expects
 
     def stderr(self):
         try:
@@ -633,8 +633,9 @@ def stop_mount(m):
     if problems:
         force_stop(m)
     rc = m.proc.poll()
-    if rc != 0 and not problems:
-        problems.append(f"musicfs exited with status {rc}, not 0")
+    if rc != m.expected_rc and not problems:
+        problems.append(f"musicfs exited with status {rc}, not "
+                        f"{m.expected_rc}")
     if m.is_mounted():
         subprocess.run(["fusermount3", "-u", "-z", str(m.path)])
         problems.append("the mount point was still mounted")

@@ -63,11 +63,38 @@ def test_corpus_hash_multiset(corpus_mount):
     assert got == want
 
 
-def test_corpus_covers_readable(corpus_mount):
+def _pictures(path):
+    """Embedded pictures of path as mutagen sees them (may be none)."""
+    import mutagen
+    try:
+        f = mutagen.File(path)
+    except Exception:
+        return []
+    if f is None:
+        return []
+    out = [p.data for p in getattr(f, "pictures", None) or []]
+    for k, v in (f.tags or {}).items() if hasattr(f.tags, "items") else []:
+        if str(k).startswith("APIC"):
+            out.append(v.data)
+        elif k == "covr":
+            out += [bytes(c) for c in v]
+    return out
+
+
+def test_corpus_covers_are_pictures_of_their_tracks(corpus_mount):
+    """Each cover's bytes are a picture of one of its folder's tracks: found
+    verbatim in the origin file, or equal to what mutagen decodes."""
     m = corpus_mount
     covers = [p for p in H.list_tree(m.path)
               if H.COVER_RE.match(p.split("/")[-1])]
     for rel in covers:
         data = H.read_all(m.p(rel))
-        assert len(data) == os.path.getsize(m.p(rel)), rel
+        assert len(data) == os.path.getsize(m.p(rel)) > 0, rel
+        folder = rel.rsplit("/", 1)[0]
+        origins = [os.getxattr(m.p(folder + "/" + n), "user.musicfs.origin")
+                   .decode().split(":", 1)[1]
+                   for n in os.listdir(m.p(folder))
+                   if not H.COVER_RE.match(n)]
+        assert any(data in (CORPUS / o).read_bytes()
+                   or data in _pictures(CORPUS / o) for o in origins), rel
     assert m.proc.poll() is None

@@ -168,3 +168,33 @@ def test_concurrent_readers(mounted, library):
             fut.result(timeout=H.scaled(120))
     assert not errors, errors[:10]
     assert mounted.proc.poll() is None, "the daemon died"
+
+
+def test_many_files_open_at_once(mount_factory, big_origin):
+    """1500 files of one folder open at the same time, each read."""
+    import resource
+    root, names = big_origin
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1600:
+        pytest.skip(f"open file limit {hard} too low")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1600)
+                                                if hard == resource.RLIM_INFINITY
+                                                else hard, hard))
+    try:
+        m = mount_factory([root])
+        folder = m.p("Big/Huge (2020) [FLAC]")
+        fds = []
+        try:
+            for n in names:
+                fds.append(os.open(folder / n, os.O_RDONLY))
+            for n, fd in zip(names, fds):
+                src = root / "big" / ("t" + n.split(" - Track ")[1])
+                with open(src, "rb") as f:
+                    want = f.read(8192)
+                assert os.pread(fd, 8192, 0) == want, n
+        finally:
+            for fd in fds:
+                os.close(fd)
+        assert m.proc.poll() is None
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

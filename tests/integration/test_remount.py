@@ -3,6 +3,8 @@ finds; an empty or unreachable origin never deletes the library."""
 
 import os
 import shutil
+import signal
+import subprocess
 import time
 
 import pytest
@@ -89,3 +91,37 @@ def test_remount_missing_origin_keeps_tree(mount_factory, origin_copy,
     assert H.list_tree(m.path) == tree
     time.sleep(1)
     assert H.list_tree(m.path) == tree
+
+
+def test_remount_with_new_template_rebuilds_tree(mount_factory, library,
+                                                 tmp_path):
+    cache = tmp_path / "cache"
+    _first_mount(mount_factory, library.root, cache)
+    m = mount_factory([library.root], cache_dir=cache,
+                      extra=["-t", "$genre/$artist/$title"])
+    tree = H.list_tree(m.path)
+    assert "Unknown Genre/Motörhead/Ace of Spades.flac" in tree
+    assert "Unknown Genre/Artist A/A Song.flac" in tree
+    assert not any(p.startswith("Motörhead/") for p in tree)
+    # and back to the default
+    assert not H.stop_mount(m)
+    m = mount_factory([library.root], cache_dir=cache)
+    assert H.list_tree(m.path) == set(library.expected)
+
+
+def test_remount_after_daemon_killed(mount_factory, library, tmp_path):
+    """SIGKILL leaves a dead mount and a stale lock/pid: after
+    fusermount3 -u the same cache dir mounts again, with the catalog's tree."""
+    cache = tmp_path / "cache"
+    m = mount_factory([library.root], cache_dir=cache)
+    tree = H.list_tree(m.path)
+    m.proc.kill()
+    m.proc.wait(H.scaled(10))
+    m.expected_rc = -signal.SIGKILL     # killed on purpose
+    assert subprocess.run(["fusermount3", "-u", str(m.path)]).returncode == 0
+    m2 = mount_factory([library.root], cache_dir=cache, wait_scan=False)
+    assert H.list_tree(m2.path) == tree
+    m2.wait_scanned()
+    assert H.list_tree(m2.path) == set(library.expected)
+    rel = H.expected_path_of("jp/tj1.mp3")
+    assert H.read_all(m2.p(rel)) == (library.root / "jp/tj1.mp3").read_bytes()

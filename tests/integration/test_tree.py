@@ -1,7 +1,10 @@
 """The mounted tree is what the path rules (DESIGN.md section 4) give."""
 
 import collections
+import errno
 import os
+import shutil
+import subprocess
 import unicodedata
 
 import mfs_helpers as H
@@ -157,3 +160,77 @@ def test_readdir_larger_than_one_buffer(mount_factory, big_origin):
     for n in names[-3:]:
         assert os.path.getsize(folder / n) == os.path.getsize(
             root / "big" / ("t" + n.split(" - Track ")[1]))
+
+
+def test_hostile_origin_file_names(mount_factory, library, tmp_path):
+    """Untagged files are named after their origin file: invalid UTF-8, a
+    newline, a leading dot or dash; an empty file is still a track."""
+    untagged = library.root / "loose/untitled demo.flac"
+    origin = tmp_path / "o"
+    sub = origin / "sub"
+    sub.mkdir(parents=True)
+    names = {
+        b"caf\xe9.flac": "caf\ufffd.flac",
+        b"new\nline.flac": "new line.flac",
+        b"-dash.flac": "dash.flac",
+        b" spaced .flac": "spaced.flac",
+        b"what?.flac": "what.flac",
+        b"a:b.flac": "a-b.flac",
+    }
+    for raw in names:
+        shutil.copyfile(untagged, os.path.join(bytes(sub), raw))
+    open(os.path.join(bytes(sub), b"empty.flac"), "wb").close()
+    m = mount_factory([origin], extra=["--xattrs"])
+    folder = m.p("Unknown Artist/Unknown Album")
+    assert sorted(os.listdir(folder)) == sorted(list(names.values())
+                                                + ["empty.flac"])
+    data = untagged.read_bytes()
+    for raw, shown in names.items():
+        assert H.read_all(folder / shown) == data, shown
+        assert os.getxattr(folder / shown, "user.musicfs.origin") == \
+            b"local:sub/" + raw
+    assert H.read_all(folder / "empty.flac") == b""
+
+
+def test_same_relpath_in_two_origins(mount_factory, library, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for o, src in ((a, "dup/one.flac"), (b, "dup/two.flac")):
+        (o / "x").mkdir(parents=True)
+        shutil.copyfile(library.root / src, o / "x" / "t.flac")
+    m = mount_factory([a, b])
+    folder = m.p("Twin/Same (2010) [FLAC]")
+    assert sorted(os.listdir(folder)) == ["01 - Dup (2).flac", "01 - Dup.flac"]
+    got = sorted(H.sha256_file(folder / n) for n in os.listdir(folder))
+    assert got == sorted(H.sha256_file(library.root / s)
+                         for s in ("dup/one.flac", "dup/two.flac"))
+
+
+def test_custom_template(mount_factory, library):
+    """A template that uses $disc keeps $track plain on multi-disc albums;
+    empty groups vanish; the extension is appended when missing."""
+    m = mount_factory([library.root], extra=[
+        "-t", "$artist/$album (CD$disc)/$track. $title"])
+    assert sorted(os.listdir(m.p("The Band"))) == [
+        "Double Album (CD1)", "Double Album (CD2)"]
+    assert sorted(os.listdir(m.p("The Band/Double Album (CD2)"))) == [
+        "01. Second Start.flac", "02. Second End.flac", "cover.jpg"]
+    # single-disc album: the group vanishes with the space before it
+    assert "Ace of Spades" in os.listdir(m.p("Motörhead"))
+    # compilations split by track artist with $artist
+    assert "Artist A" in os.listdir(m.path)
+    assert "Various Artists" not in os.listdir(m.path)
+
+
+def test_statfs_and_dir_attributes(mounted, library):
+    tracks = [p for p, e in library.expected.items() if e.kind == "track"]
+    st = os.statvfs(mounted.path)
+    assert st.f_files == len(tracks)
+    assert st.f_namemax >= 255
+    # find(1) walks everything (nlink of folders is not a subfolder count)
+    res = subprocess.run(["find", str(mounted.path), "-type", "f"],
+                         capture_output=True, text=True, check=True)
+    assert len(res.stdout.splitlines()) == len(
+        [e for e in library.expected.values() if e.kind != "dir"])
+    assert H.errno_of(H.read_all, mounted.p("Motörhead")) == errno.EISDIR
+    assert H.errno_of(os.listdir, mounted.p(tracks[0])) == errno.ENOTDIR
+    assert H.errno_of(os.stat, mounted.p("No Such Artist")) == errno.ENOENT
