@@ -22,11 +22,6 @@
 /* Bytes of frames measured for the duration. */
 #define ADTS_WINDOW ((size_t)64 << 10)
 
-static const uint32_t aac_rates[13] = {
-	96000, 88200, 64000, 48000, 44100, 32000, 24000,
-	22050, 16000, 12000, 11025, 8000,  7350,
-};
-
 struct adts_header {
 	uint32_t rate;
 	uint16_t channels;
@@ -43,10 +38,10 @@ static bool adts_header_parse(const uint8_t *p, size_t n,
 	if (n < 7 || p[0] != 0xff || (p[1] & 0xf6) != 0xf0)
 		return false;
 	sfi = (p[2] >> 2) & 0xf;
-	if (sfi >= MFS_ARRAY_SIZE(aac_rates))
+	h->rate = formats_aac_rate(sfi);
+	if (!h->rate)
 		return false;
 	ch = (p[2] & 1) << 2 | p[3] >> 6;
-	h->rate = aac_rates[sfi];
 	h->channels = (uint16_t)(ch == 7 ? 8 : ch);
 	h->frame_len = (uint32_t)(p[3] & 3) << 11 | (uint32_t)p[4] << 3 |
 		       p[5] >> 5;
@@ -94,49 +89,27 @@ static bool adts_probe(const struct formats_ctx *ctx, const uint8_t *p,
 
 /* ---- ADIF -------------------------------------------------------------- */
 
-struct bits {
-	const uint8_t *p;
-	size_t n;
-	size_t pos;	/* in bits */
-	bool failed;
-};
-
-static uint32_t bits_get(struct bits *b, unsigned count)
-{
-	uint32_t v = 0;
-
-	while (count--) {
-		if (b->pos >= b->n * 8) {
-			b->failed = true;
-			return 0;
-		}
-		v = v << 1 | ((b->p[b->pos / 8] >> (7 - b->pos % 8)) & 1);
-		b->pos++;
-	}
-	return v;
-}
-
 /* Channels of a program config element: front, side, back, LFE. */
-static unsigned adif_pce(struct bits *b, unsigned *sfi)
+static unsigned adif_pce(struct formats_bits *b, unsigned *sfi)
 {
 	unsigned counts[4];
 	unsigned channels = 0;
 	unsigned i;
 	unsigned j;
 
-	bits_get(b, 4 + 2);	/* element tag, object type */
-	*sfi = bits_get(b, 4);
+	formats_bits_get(b, 4 + 2);	/* element tag, object type */
+	*sfi = formats_bits_get(b, 4);
 	for (i = 0; i < 4; i++)
-		counts[i] = bits_get(b, i == 3 ? 2 : 4);
-	bits_get(b, 3 + 4);	/* assoc data, valid cc */
+		counts[i] = formats_bits_get(b, i == 3 ? 2 : 4);
+	formats_bits_get(b, 3 + 4);	/* assoc data, valid cc */
 	for (i = 0; i < 3; i++)	/* mono, stereo, matrix mixdown */
-		if (bits_get(b, 1))
-			bits_get(b, i == 2 ? 3 : 4);
+		if (formats_bits_get(b, 1))
+			formats_bits_get(b, i == 2 ? 3 : 4);
 	for (i = 0; i < 3; i++) {
 		for (j = 0; j < counts[i]; j++) {
 			/* a channel pair or a single channel */
-			channels += bits_get(b, 1) ? 2 : 1;
-			bits_get(b, 4);
+			channels += formats_bits_get(b, 1) ? 2 : 1;
+			formats_bits_get(b, 4);
 		}
 	}
 	return channels + counts[3];
@@ -145,24 +118,26 @@ static unsigned adif_pce(struct bits *b, unsigned *sfi)
 static int adif_parse(struct formats_ctx *ctx, const uint8_t *p, size_t n)
 {
 	struct formats_meta *m = ctx->meta;
-	struct bits b = { p, n, 32, false };
+	struct formats_bits b;
 	unsigned sfi = 0;
 	unsigned type;
 	uint32_t bitrate;
 	unsigned channels;
 
-	if (bits_get(&b, 1))	/* a 72-bit copyright id */
+	formats_bits_init(&b, p, n);
+	b.pos = 32;	/* "ADIF" */
+	if (formats_bits_get(&b, 1))	/* a 72-bit copyright id */
 		b.pos += 72;
-	bits_get(&b, 2);	/* original, home */
-	type = bits_get(&b, 1);
-	bitrate = bits_get(&b, 23);
-	bits_get(&b, 4);	/* number of PCEs - 1 */
+	formats_bits_get(&b, 2);	/* original, home */
+	type = formats_bits_get(&b, 1);
+	bitrate = formats_bits_get(&b, 23);
+	formats_bits_get(&b, 4);	/* number of PCEs - 1 */
 	if (!type)
-		bits_get(&b, 20);	/* buffer fullness */
+		formats_bits_get(&b, 20);	/* buffer fullness */
 	channels = adif_pce(&b, &sfi);
-	if (b.failed || sfi >= MFS_ARRAY_SIZE(aac_rates))
+	if (b.failed || !formats_aac_rate(sfi))
 		return -EBADMSG;
-	m->sample_rate = aac_rates[sfi];
+	m->sample_rate = formats_aac_rate(sfi);
 	m->channels = (uint16_t)channels;
 	m->bitrate = bitrate;
 	if (bitrate)

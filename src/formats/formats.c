@@ -653,6 +653,84 @@ uint32_t formats_bitrate(uint64_t bytes, double seconds)
 	return (uint32_t)bps;
 }
 
+/* ---- bits -------------------------------------------------------------- */
+
+void formats_bits_init(struct formats_bits *b, const uint8_t *p, size_t n)
+{
+	b->p = p;
+	b->n = n;
+	b->pos = 0;
+	b->failed = false;
+}
+
+uint32_t formats_bits_get(struct formats_bits *b, unsigned count)
+{
+	uint32_t v = 0;
+
+	while (count--) {
+		if (b->pos >= b->n * 8) {
+			b->failed = true;
+			return 0;
+		}
+		v = v << 1 | ((b->p[b->pos / 8] >> (7 - b->pos % 8)) & 1);
+		b->pos++;
+	}
+	return v;
+}
+
+uint32_t formats_aac_rate(unsigned i)
+{
+	static const uint32_t rates[13] = {
+		96000, 88200, 64000, 48000, 44100, 32000, 24000,
+		22050, 16000, 12000, 11025, 8000,  7350,
+	};
+
+	return i < MFS_ARRAY_SIZE(rates) ? rates[i] : 0;
+}
+
+/* An object type: 5 bits, 31 escaping to 6 more. */
+static unsigned aac_object_type(struct formats_bits *b)
+{
+	unsigned type = formats_bits_get(b, 5);
+
+	return type == 31 ? 32 + formats_bits_get(b, 6) : type;
+}
+
+static uint32_t aac_config_freq(struct formats_bits *b)
+{
+	unsigned i = formats_bits_get(b, 4);
+
+	return i == 15 ? formats_bits_get(b, 24) : formats_aac_rate(i);
+}
+
+uint32_t formats_aac_config_rate(const uint8_t *p, size_t n)
+{
+	struct formats_bits b;
+	unsigned type;
+	uint32_t rate;
+	uint32_t ext;
+
+	formats_bits_init(&b, p, n);
+	type = aac_object_type(&b);
+	rate = aac_config_freq(&b);
+	formats_bits_get(&b, 4);	/* channel configuration */
+	if (type == 5 || type == 29) {	/* explicit SBR (and PS) */
+		ext = aac_config_freq(&b);
+		return b.failed ? 0 : ext;
+	}
+	if (b.failed)
+		return 0;
+	/* GASpecificConfig of AAC LC: frame length, core coder, extension */
+	if (type == 2 && !formats_bits_get(&b, 1) && !formats_bits_get(&b, 1) &&
+	    !formats_bits_get(&b, 1) && formats_bits_get(&b, 11) == 0x2b7 &&
+	    aac_object_type(&b) == 5 && formats_bits_get(&b, 1)) {
+		ext = aac_config_freq(&b);	/* backward-compatible SBR */
+		if (!b.failed && ext)
+			return ext;
+	}
+	return rate;
+}
+
 /* ---- pictures ---------------------------------------------------------- */
 
 bool formats_picture_better(const struct formats_picture *have,

@@ -234,6 +234,30 @@ void formats_picture_sniff(struct formats_picture *pic, const uint8_t *p,
 int formats_flac_picture(struct byte_reader *r, uint64_t body_len,
 			 uint64_t base, bool copy, struct formats_picture *pic);
 
+/* ---- bits -------------------------------------------------------------- */
+
+/* A bounds-checked reader of bit fields, most significant bit first. */
+struct formats_bits {
+	const uint8_t *p;
+	size_t n;
+	size_t pos;		/* in bits */
+	bool failed;		/* sticky: a read past the end */
+};
+
+void formats_bits_init(struct formats_bits *b, const uint8_t *p, size_t n);
+
+/* The next count (<= 32) bits; 0 and failed past the end. */
+uint32_t formats_bits_get(struct formats_bits *b, unsigned count);
+
+/* The AAC sampling frequency of index i (0 if reserved). */
+uint32_t formats_aac_rate(unsigned i);
+
+/*
+ * The output sample rate of an MPEG-4 AudioSpecificConfig: the SBR rate
+ * of HE-AAC, explicit or signalled after the config.  0 if unreadable.
+ */
+uint32_t formats_aac_config_rate(const uint8_t *p, size_t n);
+
 /* ---- shared parsers ---------------------------------------------------- */
 
 /* Size of the ID3v2 tag at p (header, body, footer), 0 if not a tag. */
@@ -246,13 +270,6 @@ uint64_t formats_id3v2_size(const uint8_t *p, size_t n);
  */
 int formats_id3v2_parse(struct formats_ctx *ctx, uint64_t off, uint64_t avail,
 			unsigned flags);
-
-/*
- * Parse an ID3v2 tag held in memory (p, n) whose byte 0 is at file offset
- * base (a WAV "id3 " chunk).
- */
-int formats_id3v2_parse_mem(struct formats_ctx *ctx, const uint8_t *p,
-			    size_t n, uint64_t base, unsigned flags);
 
 /*
  * Parse the ID3v2 tags at the start of the file (up to ctx->start): the

@@ -673,6 +673,11 @@ static uint64_t id3_first_frame(struct id3_tag *tag)
 		formats_chunk_release(&c);
 		return tag->len;
 	}
+	if (id3_valid_id(c.p, 4)) {
+		/* the flag is set, but a frame is there: no extended header */
+		formats_chunk_release(&c);
+		return 0;
+	}
 	byte_reader_init(&r, c.p, c.len);
 	if (tag->ver == 3)
 		pos = 4 + (uint64_t)byte_reader_be32(&r);
@@ -797,26 +802,6 @@ int formats_id3v2_parse(struct formats_ctx *ctx, uint64_t off, uint64_t avail,
 	rc = id3_frames(&tag);
 	formats_chunk_release(&c);
 	return rc;
-}
-
-int formats_id3v2_parse_mem(struct formats_ctx *ctx, const uint8_t *p,
-			    size_t n, uint64_t base, unsigned flags)
-{
-	struct id3_tag tag = { .ctx = ctx, .add = flags };
-	uint64_t size;
-
-	if (n < 10 || !id3_header(&tag, p))
-		return 0;
-	size = formats_id3v2_size(p, n) - 10;
-	if (tag.ver == 4 && (tag.flags & 0x10))
-		size -= 10;
-	tag.base = base + 10;
-	tag.len = MFS_MIN(size, n - 10);
-	if (tag.ver < 4 && (tag.flags & 0x80))
-		return id3_parse_unsync(&tag, p + 10, (size_t)tag.len);
-	tag.mem = p + 10;
-	tag.mem_is_file = true;
-	return id3_frames(&tag);
 }
 
 int formats_id3v2_leading(struct formats_ctx *ctx)

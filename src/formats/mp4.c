@@ -41,6 +41,7 @@ struct mp4_track {
 	uint32_t rate;
 	uint16_t channels;
 	uint32_t avg_bitrate;
+	uint32_t config_rate;	/* AAC: the output rate (HE-AAC: SBR) */
 };
 
 struct mp4_state {
@@ -173,6 +174,7 @@ static uint32_t esds_len(struct byte_reader *r)
 static void mp4_esds(struct mp4_track *t, struct byte_reader *r)
 {
 	uint8_t flags;
+	size_t len;
 
 	byte_reader_skip(r, 4);	/* version, flags */
 	if (byte_reader_u8(r) != 3)
@@ -192,8 +194,15 @@ static void mp4_esds(struct mp4_track *t, struct byte_reader *r)
 	/* object type, stream type, buffer size, maximum bitrate */
 	byte_reader_skip(r, 1 + 1 + 3 + 4);
 	t->avg_bitrate = byte_reader_be32(r);
-	if (r->failed)
+	if (r->failed) {
 		t->avg_bitrate = 0;
+		return;
+	}
+	if (byte_reader_u8(r) != 5)
+		return;
+	len = esds_len(r);
+	len = MFS_MIN(len, byte_reader_left(r));
+	t->config_rate = formats_aac_config_rate(byte_reader_ptr(r), len);
 }
 
 /* The first sample entry of an stsd atom. */
@@ -543,6 +552,8 @@ static void mp4_info(struct mp4_state *s)
 	m->audio_end = s->mdat_off + s->mdat_len;
 	m->channels = t->channels;
 	m->sample_rate = t->rate ? t->rate : t->scale;
+	if (t->config_rate)
+		m->sample_rate = t->config_rate;
 	if (t->scale && t->duration)
 		m->duration = (double)t->duration / t->scale;
 	else if (s->mvhd_scale)

@@ -567,6 +567,30 @@ static void test_numbers(void **state)
 	assert_int_equal(formats_year_from_date(NULL), 0);
 }
 
+static void test_aac_config(void **state)
+{
+	static const uint8_t lc[] = { 0x12, 0x10 };
+	static const uint8_t he_implicit[] = { 0x13, 0x88, 0x56, 0xe5, 0xa5 };
+	static const uint8_t he_explicit[] = { 0x2b, 0x11, 0x80 };
+	static const uint8_t explicit_rate[] = { 0x17, 0x80, 0x01, 0xf4, 0x08 };
+
+	(void)state;
+	assert_int_equal(formats_aac_config_rate(lc, sizeof(lc)), 44100);
+	assert_int_equal(formats_aac_config_rate(he_implicit,
+						 sizeof(he_implicit)),
+			 44100);
+	assert_int_equal(formats_aac_config_rate(he_explicit,
+						 sizeof(he_explicit)),
+			 48000);
+	/* index 15: a 24-bit rate follows (1000 Hz here) */
+	assert_int_equal(formats_aac_config_rate(explicit_rate,
+						 sizeof(explicit_rate)),
+			 1000);
+	assert_int_equal(formats_aac_config_rate(lc, 1), 0);
+	assert_int_equal(formats_aac_rate(3), 48000);
+	assert_int_equal(formats_aac_rate(13), 0);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -2303,6 +2327,15 @@ static void test_id3_claims(void **state)
 	assert_int_equal(parse_buf(&b, "x.mp3", &m), 0);
 	assert_null(m.tags.title);
 	formats_meta_release(&m);
+	/* the extended header flag without an extended header (mutagen
+	 * issue 21): the frames are read anyway */
+	buf_reset(&b);
+	buf_reset(&body);
+	id3_text_s(&body, 4, "TIT2", "Punk");
+	id3_tag(&b, 4, 0x40, &body, 0);
+	assert_int_equal(parse_buf(&b, "x.mp3", &m), 0);
+	expect_str(m.tags.title, "Punk");
+	formats_meta_release(&m);
 	/* an unknown text encoding; a Xing count of 4 billion */
 	buf_reset(&b);
 	buf_reset(&body);
@@ -2759,6 +2792,7 @@ int main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_len),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_aac_config),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_flac),
