@@ -449,27 +449,54 @@ bool formats_field_is_set(const struct formats_tags *t,
 	return false;
 }
 
-/* Append "; " and value to *dst, unless that passes FORMATS_MAX_VALUE. */
-static int join_value(char **dst, const char *value)
+/* The first value of a key. */
+static int value_set(char **dst, struct formats_grow *g, const char *value)
 {
-	size_t a = strlen(*dst);
-	size_t v = strlen(value);
-	char *p;
-
-	if (a + 2 + v > FORMATS_MAX_VALUE)
-		return 0;
-	p = realloc(*dst, a + 2 + v + 1);
-	if (!p)
+	*dst = strdup(value);
+	if (!*dst)
 		return -ENOMEM;
-	memcpy(p + a, "; ", 2);
-	memcpy(p + a + 2, value, v + 1);
-	*dst = p;
+	g->len = strlen(value);
+	g->cap = g->len + 1;
+	g->joins = 1;
 	return 0;
 }
 
-static int extra_add(struct formats_tags *t, const char *key,
+/*
+ * Append "; " and value to *dst, unless that passes FORMATS_MAX_VALUE or
+ * FORMATS_MAX_JOIN.  The allocation grows geometrically, so many values
+ * cost linear time.
+ */
+static int value_join(char **dst, struct formats_grow *g, const char *value)
+{
+	size_t v = strlen(value);
+	size_t need;
+	size_t cap;
+	char *p;
+
+	if (g->joins >= FORMATS_MAX_JOIN || v > FORMATS_MAX_VALUE - 2 ||
+	    g->len > FORMATS_MAX_VALUE - 2 - v)
+		return 0;
+	need = g->len + 2 + v + 1;
+	if (need > g->cap) {
+		cap = MFS_MIN(MFS_MAX(need, g->cap * 2),
+			      (size_t)FORMATS_MAX_VALUE + 1);
+		p = realloc(*dst, cap);
+		if (!p)
+			return -ENOMEM;
+		*dst = p;
+		g->cap = cap;
+	}
+	memcpy(*dst + g->len, "; ", 2);
+	memcpy(*dst + g->len + 2, value, v + 1);
+	g->len += 2 + v;
+	g->joins++;
+	return 0;
+}
+
+static int extra_add(struct formats_ctx *ctx, const char *key,
 		     const char *value)
 {
+	struct formats_tags *t = &ctx->meta->tags;
 	struct formats_field *e;
 	size_t i;
 
@@ -477,7 +504,8 @@ static int extra_add(struct formats_tags *t, const char *key,
 		return 0;
 	for (i = 0; i < t->n_extra; i++)
 		if (!strcasecmp(t->extra[i].key, key))
-			return join_value(&t->extra[i].value, value);
+			return value_join(&t->extra[i].value,
+					  &ctx->extras[i], value);
 	if (t->n_extra >= FORMATS_MAX_EXTRA)
 		return 0;
 	e = realloc(t->extra, (t->n_extra + 1) * sizeof(*e));
@@ -486,10 +514,10 @@ static int extra_add(struct formats_tags *t, const char *key,
 	t->extra = e;
 	e = &t->extra[t->n_extra];
 	e->key = strdup(key);
-	e->value = strdup(value);
-	if (!e->key || !e->value) {
+	if (!e->key)
+		return -ENOMEM;
+	if (value_set(&e->value, &ctx->extras[t->n_extra], value)) {
 		free(e->key);
-		free(e->value);
 		return -ENOMEM;
 	}
 	t->n_extra++;
@@ -573,7 +601,7 @@ static int tag_set_number(struct formats_ctx *ctx, enum formats_field_id f,
 	else if (f == FORMATS_F_DISC)
 		total = &t->disc_total;
 	if (formats_parse_pair(value, &n, &tot))
-		return extra_add(t, key, value);
+		return extra_add(ctx, key, value);
 	if (!*num)
 		*num = n;
 	if (total && tot && !*total)
@@ -603,7 +631,7 @@ int formats_tag_add(struct formats_ctx *ctx, const char *key,
 	ctx->n_items++;
 	f = formats_field_lookup(key);
 	if (f == FORMATS_F_NONE)
-		return extra_add(t, key, value);
+		return extra_add(ctx, key, value);
 	if ((flags & FORMATS_TAG_IF_EMPTY) && (ctx->locked & (1u << f)))
 		return 0;
 	if (f == FORMATS_F_COMPILATION) {
@@ -613,15 +641,11 @@ int formats_tag_add(struct formats_ctx *ctx, const char *key,
 	str = field_str(t, f);
 	if (!str)
 		return tag_set_number(ctx, f, key, value);
-	if (!*str) {
-		*str = strdup(value);
-		ctx->n_values[f] = 1;
-		return *str ? 0 : -ENOMEM;
-	}
-	if (f == FORMATS_F_DATE || ctx->n_values[f] >= FORMATS_MAX_JOIN)
+	if (!*str)
+		return value_set(str, &ctx->fields[f], value);
+	if (f == FORMATS_F_DATE)
 		return 0;
-	ctx->n_values[f]++;
-	return join_value(str, value);
+	return value_join(str, &ctx->fields[f], value);
 }
 
 int formats_tag_add_text(struct formats_ctx *ctx, const char *key,

@@ -39,7 +39,7 @@ extern size_t formats_id3_whole_max;
 #define FORMATS_PROBE ((size_t)64 << 10)
 /* Longest value of one field (joined values included); longer is cut. */
 #define FORMATS_MAX_VALUE (1u << 20)
-/* Values joined into one named field at most; later ones are dropped. */
+/* Values joined under one key at most; later ones are dropped. */
 #define FORMATS_MAX_JOIN 256
 /* Fields without a name kept at most per file. */
 #define FORMATS_MAX_EXTRA 1024
@@ -65,6 +65,13 @@ enum formats_field_id {
 	FORMATS_F_NONE = FORMATS_F_COUNT
 };
 
+/* A value being joined: its length and allocation (appends are O(1)). */
+struct formats_grow {
+	size_t len;
+	size_t cap;
+	unsigned joins;
+};
+
 /* A parse in progress. */
 struct formats_ctx {
 	const struct formats_source *src;
@@ -76,7 +83,8 @@ struct formats_ctx {
 	uint64_t id3v2_end;		/* end of leading ID3v2 tags or 0 */
 	unsigned n_items;		/* formats_tag_add calls so far */
 	uint32_t locked;		/* fields set before the current tag */
-	uint16_t n_values[FORMATS_F_COUNT];
+	struct formats_grow fields[FORMATS_F_COUNT];
+	struct formats_grow extras[FORMATS_MAX_EXTRA];
 };
 
 /* A format backend. */

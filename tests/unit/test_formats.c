@@ -2360,6 +2360,7 @@ static void test_caps(void **state)
 	struct buf big = BUF_INIT_MAX(1 << 24);
 	struct formats_meta m;
 	char item[32];
+	size_t j;
 	int i;
 
 	(void)state;
@@ -2388,6 +2389,27 @@ static void test_caps(void **state)
 	flac_block(&b, 4, true, &body);
 	assert_int_equal(parse_buf(&b, "x.flac", &m), 0);
 	assert_int_equal(strlen(m.tags.artist), FORMATS_MAX_JOIN * 3 - 2);
+	formats_meta_release(&m);
+	/* 16000 values of 1000 bytes for one extra key: joined in linear
+	 * time up to FORMATS_MAX_JOIN */
+	buf_reset(&body);
+	buf_reset(&b);
+	put_le32(&body, 0);
+	put_le32(&body, 16000);
+	for (i = 0; i < 16000; i++) {
+		put_le32(&body, 1002);
+		put_s(&body, "K=");
+		memset(item, 'v', sizeof(item));
+		for (j = 0; j < 1000 / sizeof(item); j++)
+			put(&body, item, sizeof(item));
+		put(&body, item, 1000 % sizeof(item));
+	}
+	flac_streaminfo(&b, 44100, 2, 44100);
+	flac_block(&b, 4, true, &body);
+	assert_int_equal(parse_buf(&b, "x.flac", &m), 0);
+	expect_str(m.tags.extra[0].key, "K");
+	assert_int_equal(strlen(m.tags.extra[0].value),
+			 FORMATS_MAX_JOIN * 1002 - 2);
 	formats_meta_release(&m);
 	/* a 2 MiB title is cut at FORMATS_MAX_VALUE */
 	buf_reset(&body);
