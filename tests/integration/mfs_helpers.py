@@ -238,7 +238,10 @@ LIBRARY = [
 # Image files in the origin: relpath -> image name
 FOLDER_IMAGES = {
     "sleeve/folder.jpg": "green.jpg",
+    "sleeve/front.jpg": "white.jpg",        # folder.jpg ranks first
     "comp/cover.png": "purple.png",
+    "incoming/mh/front.jpg": "blue.jpg",    # the embedded picture wins
+    "parts/Cover.JPG": "white.jpg",         # any case
 }
 
 # Files kept out of the origin, for tests that add files.

@@ -83,10 +83,13 @@ def _pid_alive(pid):
         return False
 
 
-def test_background_mode(run_musicfs, library, tmp_path):
+def test_background_mode(run_musicfs, library, tmp_path, output_checker):
     reaper = _set_subreaper()
     mnt, cache = tmp_path / "mnt", tmp_path / "cache"
     mnt.mkdir()
+    # the daemon's log, wherever it writes one in the cache dir
+    output_checker.add("background daemon log", lambda: "\n".join(
+        p.read_text(errors="replace") for p in cache.glob("*.log")))
     res = run_musicfs(["mount", str(mnt), "--origin", str(library.root),
                        "--cache-dir", str(cache)], timeout=20)
     try:

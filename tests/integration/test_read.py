@@ -106,6 +106,8 @@ def test_cover_from_folder_image(mounted, library):
     assert H.read_all(mounted.p(
         "Various Artists/Now That's Music (2005) [FLAC]/cover.png")) \
         == (library.root / "comp/cover.png").read_bytes()
+    assert H.read_all(mounted.p("Second Band/Two Parts [MP3]/cover.jpg")) \
+        == (library.root / "parts/Cover.JPG").read_bytes()
     assert not any(H.COVER_RE.match(n)
                    for n in os.listdir(mounted.p("No Art/Plain (2002) [FLAC]")))
 

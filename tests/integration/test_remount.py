@@ -125,3 +125,25 @@ def test_remount_after_daemon_killed(mount_factory, library, tmp_path):
     assert H.list_tree(m2.path) == set(library.expected)
     rel = H.expected_path_of("jp/tj1.mp3")
     assert H.read_all(m2.p(rel)) == (library.root / "jp/tj1.mp3").read_bytes()
+
+
+def test_changes_while_unmounted_are_picked_up(mount_factory, origin_copy,
+                                               library, tmp_path):
+    from mutagen.flac import FLAC
+    cache = tmp_path / "cache"
+    tree = _first_mount(mount_factory, origin_copy, cache)
+    f = FLAC(origin_copy / "incoming/mh/03.flac")
+    f["title"] = "Bomber"
+    f.save()
+    os.unlink(origin_copy / "solo/timeless.mp3")
+    shutil.copyfile(library.extras / "new.flac", origin_copy / "new.flac")
+    m = mount_factory([origin_copy], cache_dir=cache)
+    want = set(tree)
+    want -= {"Motörhead/Ace of Spades (1980) [FLAC]/03 - Shoot You in the "
+             "Back.flac", "Solo/Timeless [MP3]/", "Solo/Timeless [MP3]/01 - T.mp3"}
+    want |= {"Motörhead/Ace of Spades (1980) [FLAC]/03 - Bomber.flac",
+             "Newcomer/", "Newcomer/Fresh (2024) [FLAC]/",
+             "Newcomer/Fresh (2024) [FLAC]/01 - Brand New.flac"}
+    got = H.wait_for(lambda: H.list_tree(m.path) == want, H.scaled(3))
+    assert got, (sorted(H.list_tree(m.path) - want),
+                 sorted(want - H.list_tree(m.path)))

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -425,3 +426,108 @@ def test_truncated_origin_file(live):
     _within(lambda: os.path.getsize(live.p(rel)) == 100000, "new size", live)
     assert H.read_all(live.p(rel)) == cut
     assert live.proc.poll() is None
+
+
+def test_busy_origin_converges_to_fresh_scan(live, library, mount_factory):
+    """Readers walk and read the mount while the origin is re-tagged, added
+    to and deleted from; once it settles, the tree is the one a fresh mount
+    of the same origin (a new cache dir) shows, file for file."""
+    import random
+    import threading
+    from mutagen.flac import FLAC
+    origin = live.origin
+    stop = time.monotonic() + H.scaled(5)
+    errors = []
+    writes = []
+
+    def reader(i):
+        rng = random.Random(i)
+        while time.monotonic() < stop:
+            for dirpath, _, files in os.walk(live.path):
+                for n in files:
+                    if rng.random() < 0.3:
+                        try:
+                            H.read_all(os.path.join(dirpath, n))
+                        except FileNotFoundError:
+                            pass        # removed meanwhile
+                        except OSError as e:
+                            errors.append(f"{n}: {e}")
+
+    def writer():
+        k = 0
+        while time.monotonic() < stop:
+            k += 1
+            for rel in ("incoming/mh/02.flac", "case/b1.flac", "comp/02.flac",
+                        "dbl/a/d2t2.flac"):
+                f = FLAC(origin / rel)
+                f["title"] = f"T{k} {rel[-7:-5]}"
+                f.save()
+            dest = origin / "adds" / f"n{k % 7}.flac"
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(library.extras / "new.flac", dest)
+            f = FLAC(dest)
+            f["title"] = f"Added {k % 7}"
+            f.save()
+            if k % 4 == 0:
+                (origin / "adds" / f"n{(k + 3) % 7}.flac").unlink(
+                    missing_ok=True)
+            time.sleep(0.03)
+        writes.append(k)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+    threads.append(threading.Thread(target=writer))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:10]
+    assert writes and writes[0] > 10, "the writer did not run"
+    assert live.proc.poll() is None
+    fresh = mount_factory([origin])
+
+    def same():
+        return H.list_tree(live.path) == H.list_tree(fresh.path)
+
+    H.wait_for(same, H.scaled(3))
+    a, b = H.list_tree(live.path), H.list_tree(fresh.path)
+    assert a == b, (sorted(a - b)[:20], sorted(b - a)[:20])
+    for rel in sorted(a):
+        if not rel.endswith("/"):
+            assert H.read_all(live.p(rel)) == H.read_all(fresh.p(rel)), rel
+
+
+@pytest.fixture
+def tmpfs_origin(tmp_path, library):
+    """The library on a file system of its own (a NAS, a USB disk), which
+    the test may unmount: needs root."""
+    origin = tmp_path / "nas"
+    origin.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
+                          str(origin)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {res.stderr.strip()}")
+    try:
+        shutil.copytree(library.root, origin, dirs_exist_ok=True)
+        yield origin
+    finally:
+        if os.path.ismount(origin):
+            subprocess.run(["umount", "-l", str(origin)])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "product bug: when the file system holding the origin is unmounted, the "
+    "scanner logs 'looks empty ... nothing is removed' for the root, then "
+    "removes every file anyway through the per-folder events"))
+def test_origin_filesystem_unmounted_keeps_tree(mount_factory, tmpfs_origin,
+                                                library):
+    """The origin's disk goes away and leaves its empty mount point folder:
+    an unreachable origin, not a deleted library (DESIGN.md section 3)."""
+    m = mount_factory([tmpfs_origin])
+    before = H.list_tree(m.path)
+    assert before == set(library.expected)
+    res = subprocess.run(["umount", str(tmpfs_origin)], capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr
+    assert not any(tmpfs_origin.iterdir())
+    time.sleep(H.scaled(2))
+    assert H.list_tree(m.path) == before
