@@ -778,6 +778,8 @@ int formats_id3v2_parse(struct formats_ctx *ctx, uint64_t off, uint64_t avail,
 	formats_chunk_release(&c);
 	if (tag.ver == 4 && (tag.flags & 0x10))
 		size -= 10;	/* the footer */
+	/* the tag ends where its size says, or where the file ends */
+	avail = MFS_MIN(avail, ctx->src->size - off);
 	tag.base = off + 10;
 	tag.len = MFS_MIN(size, avail > 10 ? avail - 10 : 0);
 	tag.mem_is_file = true;

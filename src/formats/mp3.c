@@ -534,8 +534,9 @@ static int id3v2_trailer(struct formats_ctx *ctx, uint64_t start,
 		return rc;
 	}
 	formats_chunk_release(&c);
+	size = *end - (from + i);	/* what is really there */
 	*end = from + i;
-	return formats_id3v2_parse(ctx, from + i, size, FORMATS_TAG_IF_EMPTY);
+	return formats_id3v2_parse(ctx, *end, size, FORMATS_TAG_IF_EMPTY);
 }
 
 /*

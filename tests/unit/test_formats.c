@@ -2620,6 +2620,53 @@ static void test_fuzz_double_bom(void **state)
 	buf_release(&b);
 }
 
+/*
+ * Fuzz finding 3: an ID3v2.4 tag at the end whose footer claims more
+ * bytes than the file has was bounded by the claim, not by the file, when
+ * read frame by frame: a picture ran past the end of the file.
+ */
+static void test_fuzz_trailer_claim(void **state)
+{
+	struct buf body = BUF_INIT_MAX(1 << 20);
+	struct buf b = BUF_INIT_MAX(1 << 20);
+	struct formats_meta m;
+	size_t tag;
+	int pass;
+
+	(void)state;
+	id3_text_s(&body, 4, "TIT2", "Trailer");
+	put_s(&body, "APIC");
+	put_syncsafe(&body, 2000);
+	put_be16(&body, 0);
+	put_u8(&body, 0);
+	put(&body, "image/png", 10);
+	put_u8(&body, 3);
+	put_u8(&body, 0);
+	put(&body, fake_png, sizeof(fake_png));
+	mpeg_frames(&b, 3);
+	tag = b.len;
+	put_s(&b, "ID3");
+	put_u8(&b, 4);
+	put_u8(&b, 0);
+	put_u8(&b, 0x10);
+	put_syncsafe(&b, (uint32_t)body.len + 3000);
+	put_buf(&b, &body);
+	put_s(&b, "3DI");
+	put(&b, b.data + tag + 3, 7);
+	for (pass = 0; pass < 2; pass++) {
+		formats_id3_whole_max = pass ? 16 : (size_t)1 << 20;
+		assert_int_equal(parse_buf(&b, "x.mp3", &m), 0);
+		check_invariants(&m, b.len);
+		expect_str(m.tags.title, "Trailer");
+		assert_false(m.picture.present);
+		assert_int_equal(m.audio_end, tag);
+		formats_meta_release(&m);
+	}
+	formats_id3_whole_max = (size_t)1 << 20;
+	buf_release(&body);
+	buf_release(&b);
+}
+
 static void test_fuzz_cut_utf8(void **state)
 {
 	struct buf body = BUF_INIT_MAX(1 << 20);
@@ -2846,6 +2893,7 @@ int main(void)
 		cmocka_unit_test(test_read_errors),
 		cmocka_unit_test(test_fuzz_cut_utf8),
 		cmocka_unit_test(test_fuzz_double_bom),
+		cmocka_unit_test(test_fuzz_trailer_claim),
 		cmocka_unit_test(test_corpus),
 	};
 
