@@ -98,10 +98,14 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		"mtime, src_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[STMT_VNODE_DELETE] = "DELETE FROM vnodes WHERE ino = ?1",
 	[STMT_VNODE_RENAME] =
-		"UPDATE vnodes SET name = ?2, fold = ?3 WHERE ino = ?1",
+		"UPDATE vnodes SET name = ?2, fold = ?3, want = NULL "
+		"WHERE ino = ?1",
 	[STMT_VNODE_UPDATE] = "UPDATE vnodes SET file = ?2, size = ?3, "
 			      "mtime = ?4, src_offset = ?5 WHERE ino = ?1",
 	[STMT_VNODE_TOUCH] = "UPDATE vnodes SET mtime = ?2 WHERE ino = ?1",
+	[STMT_VNODE_SET_WANT] = "UPDATE vnodes SET want = ?2 WHERE ino = ?1",
+	[STMT_VNODE_WANTING] = "SELECT " VNODE_COLUMNS " FROM vnodes WHERE "
+			       "parent = ?1 AND want = ?2 ORDER BY ino LIMIT 1",
 	[STMT_VNODE_OF_FILE] = "SELECT " VNODE_COLUMNS " FROM vnodes "
 			       "WHERE file = ?1 AND kind = ?2",
 	[STMT_VNODE_CHILD_KIND] = "SELECT " VNODE_COLUMNS " FROM vnodes "

@@ -224,6 +224,17 @@ int catalog_vnode_update(struct catalog *c, const struct catalog_vnode *v);
 /* Set the mtime of a directory. */
 int catalog_vnode_touch(struct catalog *c, int64_t ino, int64_t mtime_ns);
 
+/*
+ * Record that a vnode carries a " (N)" name because the name whose fold
+ * key is fold was taken (NULL: it has the name it wanted).  Renaming a
+ * vnode clears it.
+ */
+int catalog_vnode_set_want(struct catalog *c, int64_t ino, const char *fold);
+
+/* The oldest child of parent waiting for the name of fold key fold. */
+int catalog_vnode_wanting(struct catalog *c, int64_t parent, const char *fold,
+			  struct catalog_vnode *v);
+
 /* The vnode of kind placed for file: -ENOENT if none. */
 int catalog_vnode_of_file(struct catalog *c, int64_t file,
 			  enum catalog_vnode_kind kind, struct catalog_vnode *v);

@@ -15,7 +15,9 @@
 /*
  * Version 1: origins, files (tags inline, extra tags and decoded pictures
  * in their own tables), the materialized virtual tree and folder
- * spellings.  vnodes uses AUTOINCREMENT so an inode number is never given
+ * spellings.  vnodes.want is the fold key of the name a track would
+ * have had if another had not taken it first (it got " (2)"), so the name
+ * can be given back when it frees up.  vnodes uses AUTOINCREMENT so an inode number is never given
  * to a second node, even after deletes: NFS clients keep file handles.
  */
 static const char schema_v1[] =
@@ -65,7 +67,10 @@ static const char schema_v1[] =
 	"  size INTEGER NOT NULL DEFAULT 0,"
 	"  mtime INTEGER NOT NULL DEFAULT 0,"
 	"  src_offset INTEGER NOT NULL DEFAULT 0,"
+	"  want TEXT,"
 	"  UNIQUE (parent, fold));"
+	"CREATE INDEX vnodes_want ON vnodes (parent, want) "
+	"  WHERE want IS NOT NULL;"
 	"CREATE INDEX vnodes_children ON vnodes (parent, ino);"
 	"CREATE INDEX vnodes_file ON vnodes (file);"
 	"CREATE TABLE spellings ("

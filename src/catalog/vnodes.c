@@ -157,6 +157,29 @@ int catalog_vnode_touch(struct catalog *c, int64_t ino, int64_t mtime_ns)
 				 "touch a vnode");
 }
 
+int catalog_vnode_set_want(struct catalog *c, int64_t ino, const char *fold)
+{
+	sqlite3_stmt *st = catalog_stmt(c, STMT_VNODE_SET_WANT);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, ino);
+	catalog_bind_text(st, 2, fold);
+	return catalog_step_done(c, st, "record a wanted name");
+}
+
+int catalog_vnode_wanting(struct catalog *c, int64_t parent, const char *fold,
+			  struct catalog_vnode *v)
+{
+	sqlite3_stmt *st = catalog_stmt(c, STMT_VNODE_WANTING);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, parent);
+	sqlite3_bind_text(st, 2, fold, -1, SQLITE_STATIC);
+	return one_vnode(c, st, v, "find a wanted name");
+}
+
 int catalog_vnode_of_file(struct catalog *c, int64_t file,
 			  enum catalog_vnode_kind kind, struct catalog_vnode *v)
 {

@@ -494,8 +494,48 @@ static int full_walk(struct scan *s)
 	return rc;
 }
 
-/* Re-read one path that an event or FUSE named. */
-static int rescan_path(struct scan *s, size_t oi, const char *relpath)
+static int first_entry(void *ctx, const struct origin_entry *e)
+{
+	(void)e;
+	*(bool *)ctx = true;
+	return 1;
+}
+
+/*
+ * May files of origin oi be removed because paths vanished?  Not when the
+ * origin's root is gone, or lists nothing while the catalog knows files:
+ * that is an unmounted share or a NAS asleep, not a user deleting music.
+ */
+static bool origin_trustworthy(struct scan *s, size_t oi)
+{
+	struct origin *o = s->origins[oi];
+	bool any = false;
+	int64_t known = 0;
+
+	if (origin_probe(o) || origin_list_dir(o, "", first_entry, &any))
+		return false;
+	if (any)
+		return true;
+	if (catalog_files_count(s->db, o->catalog_id, &known) || known == 0)
+		return known == 0;
+	mfs_log(MFS_LOG_WARN, "origin '%s' looks empty but the catalog knows "
+			      "%" PRId64 " files: treating it as unreachable, "
+			      "nothing is removed", o->id, known);
+	return false;
+}
+
+enum rescan_pass {
+	RESCAN_VANISHED,	/* first: take out what is gone */
+	RESCAN_PRESENT,		/* then: add what is there */
+};
+
+/*
+ * Re-read one path that an event or FUSE named, if it belongs to this
+ * pass.  Removals run before additions so that a file moved to a name
+ * that sorts first does not meet its own old entry as a collision.
+ */
+static int rescan_path(struct scan *s, size_t oi, const char *relpath,
+		       enum rescan_pass pass)
 {
 	struct origin *o = s->origins[oi];
 	struct id_list gone = { NULL, 0, 0 };
@@ -508,13 +548,13 @@ static int rescan_path(struct scan *s, size_t oi, const char *relpath)
 	rc = origin_stat(o, relpath, &e);
 	if (rc == -ENOENT || rc == -ENOTDIR) {
 		/* gone: the file, or a folder and everything in it */
-		if (origin_probe(o))
-			return 0;	/* the whole origin went away */
+		if (pass != RESCAN_VANISHED || !origin_trustworthy(s, oi))
+			return 0;
 		rc = catalog_files_under(s->db, o->catalog_id, relpath,
 					 collect_id, &gone);
 		return rc ? rc : remove_list(s, &gone);
 	}
-	if (rc)
+	if (rc || pass != RESCAN_PRESENT)
 		return rc;
 	if (e.is_dir)
 		return walk_and_sweep(s, oi, relpath);
@@ -600,6 +640,7 @@ static int cmp_request(const void *a, const void *b)
 static int drain_requests(struct scan *s)
 {
 	struct scan_request *reqs;
+	enum rescan_pass pass;
 	size_t n, i;
 	bool full;
 	int rc = 0;
@@ -616,13 +657,15 @@ static int drain_requests(struct scan *s)
 	if (full)
 		rc = full_walk(s);
 	qsort(reqs, n, sizeof(*reqs), cmp_request);
-	for (i = 0; i < n; i++) {
-		bool dup = i && !cmp_request(&reqs[i], &reqs[i - 1]);
-
-		if (!rc && !full && !dup && !atomic_load(&s->stop))
-			rc = rescan_path(s, reqs[i].oi, reqs[i].relpath);
-		free(reqs[i].relpath);
+	for (pass = RESCAN_VANISHED; !full && pass <= RESCAN_PRESENT; pass++) {
+		for (i = 0; !rc && i < n && !atomic_load(&s->stop); i++) {
+			if (i && !cmp_request(&reqs[i], &reqs[i - 1]))
+				continue;
+			rc = rescan_path(s, reqs[i].oi, reqs[i].relpath, pass);
+		}
 	}
+	for (i = 0; i < n; i++)
+		free(reqs[i].relpath);
 	free(reqs);
 	if (!rc)
 		rc = batch_commit(s);

@@ -35,6 +35,8 @@ struct tree {
 	size_t n_dirty_albums, cap_dirty_albums;
 	struct inval *invals;
 	size_t n_invals, cap_invals;
+	struct inval *freed;	/* track names given up: (parent, fold) */
+	size_t n_freed, cap_freed;
 };
 
 static int64_t now_ns(void)
@@ -172,6 +174,9 @@ void tree_discard(struct tree *t)
 		free(t->dirty_albums[i]);
 	for (i = 0; i < t->n_invals; i++)
 		free(t->invals[i].name);
+	for (i = 0; i < t->n_freed; i++)
+		free(t->freed[i].name);
+	t->n_freed = 0;
 	t->n_dirty_albums = 0;
 	t->n_invals = 0;
 	t->n_dirty_dirs = 0;
@@ -185,6 +190,7 @@ void tree_free(struct tree *t)
 	free(t->dirty_dirs);
 	free(t->dirty_albums);
 	free(t->invals);
+	free(t->freed);
 	template_free(t->tpl);
 	free(t->tpl_text);
 	free(t);
@@ -356,6 +362,29 @@ static int count_spelling(struct tree *t, int64_t dir, const char *spelling,
 }
 
 /*
+ * The name a " (N)" variant stands for: "T (2).flac" -> "T.flac".  Caller
+ * frees; NULL on ENOMEM.
+ */
+static char *strip_variant(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+	size_t open = stem;
+
+	if (stem >= 4 && name[stem - 1] == ')') {
+		open = stem - 1;
+		while (open > 0 && name[open - 1] >= '0' && name[open - 1] <= '9')
+			open--;
+		if (open < stem - 1 && open >= 2 && name[open - 1] == '(' &&
+		    name[open - 2] == ' ')
+			open -= 2;
+		else
+			open = stem;
+	}
+	return str_printf("%.*s%s", (int)open, name, name + stem);
+}
+
+/*
  * The first suffix number worth trying for a name that is taken: one past
  * the number of " (N)" variants already there, so that a thousand
  * untagged "track01.flac" cost a thousand inserts, not half a million.
@@ -381,7 +410,7 @@ static int insert_track(struct tree *t, int64_t dir, const char *name,
 {
 	struct catalog_vnode v = { 0 };
 	char *fold;
-	int n = 1, tries;
+	int n = 1, used = 1, tries;
 	int rc = -EEXIST;
 
 	v.parent = dir;
@@ -396,9 +425,70 @@ static int insert_track(struct tree *t, int64_t dir, const char *name,
 			return -ENOMEM;
 		rc = catalog_vnode_insert(t->db, &v, fold);
 		free(fold);
+		used = n;
 		n = n == 1 ? first_free_variant(t, dir, name) : n + 1;
 	}
+	if (!rc && used > 1) {
+		/* remember the name it wanted, to give it back when free */
+		fold = template_fold(name);
+		rc = fold ? catalog_vnode_set_want(t->db, v.ino, fold) : -ENOMEM;
+		free(fold);
+	}
 	return rc ? rc : name_changed(t, dir, v.name);
+}
+
+/* Note that a track gave up its name in dir (see give_back_names). */
+static int name_freed(struct tree *t, int64_t dir, const char *name)
+{
+	char *plain = strip_variant(name);
+	char *fold = plain ? template_fold(plain) : NULL;
+	struct inval *fr;
+
+	free(plain);
+	if (!fold ||
+	    grow((void **)&t->freed, &t->cap_freed, t->n_freed, sizeof(*fr))) {
+		free(fold);
+		return -ENOMEM;
+	}
+	fr = &t->freed[t->n_freed++];
+	fr->parent = dir;
+	fr->ino = 0;
+	fr->name = fold;
+	return 0;
+}
+
+/*
+ * A name that a " (N)" track wanted is free again: give it to the oldest
+ * such track, so the tree looks as a fresh scan would make it.
+ */
+static int give_back_names(struct tree *t)
+{
+	struct catalog_vnode v, w;
+	char *plain;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < t->n_freed; i++) {
+		const struct inval *fr = &t->freed[i];
+
+		rc = catalog_vnode_lookup_fold(t->db, fr->parent, fr->name, &v);
+		if (rc != -ENOENT)
+			continue;	/* still taken (or an error) */
+		rc = catalog_vnode_wanting(t->db, fr->parent, fr->name, &w);
+		if (rc) {
+			rc = rc == -ENOENT ? 0 : rc;
+			continue;
+		}
+		plain = strip_variant(w.name);
+		rc = plain ? catalog_vnode_rename(t->db, w.ino, plain, fr->name)
+			   : -ENOMEM;
+		if (!rc)
+			rc = queue_inval(t, fr->parent, 0, w.name);
+		if (!rc)
+			rc = name_changed(t, fr->parent, plain);
+		free(plain);
+	}
+	return rc;
 }
 
 int tree_place(struct tree *t, int64_t file_id)
@@ -504,6 +594,8 @@ int tree_unplace(struct tree *t, int64_t file_id)
 		rc = catalog_vnode_delete(t->db, v.ino);
 	if (!rc)
 		rc = name_changed(t, v.parent, v.name);
+	if (!rc)
+		rc = name_freed(t, v.parent, v.name);
 	if (!rc)
 		rc = uncount_spellings(t, &f, v.parent);
 	free(key);
@@ -733,6 +825,8 @@ int tree_finish(struct tree *t)
 	/* fixing an album may dirty more albums: loop until it settles */
 	for (i = 0; !rc && i < t->n_dirty_albums; i++)
 		rc = fix_album(t, t->dirty_albums[i]);
+	if (!rc)
+		rc = give_back_names(t);
 	if (rc)
 		return rc;
 	/* pruning marks parents dirty: run until no new folder appears */

@@ -175,6 +175,29 @@ static void test_collision_suffix(void **state)
 	assert_true(resolve(fx, "A/B (2000) [FLAC]/01 - T (2).flac") > 0);
 }
 
+static void test_collision_name_given_back(void **state)
+{
+	struct fixture *fx = *state;
+	struct track_spec a = { "a.flac", "A", NULL, "B", "T", 0, 1, 0, 0, false };
+	struct track_spec b = { "b.flac", "A", NULL, "B", "T", 0, 1, 0, 0, false };
+	struct track_spec c = { "c.flac", "A", NULL, "B", "T (2)", 0, 2, 0, 0, false };
+	int64_t ida, ino_b;
+
+	ida = add_track(fx, &a);
+	add_track(fx, &b);
+	add_track(fx, &c);
+	finish(fx);
+	ino_b = resolve(fx, "A/B [FLAC]/01 - T (2).flac");
+	assert_true(ino_b > 0);
+	assert_int_equal(tree_unplace(fx->tree, ida), 0);
+	assert_int_equal(catalog_file_delete(fx->db, ida), 0);
+	finish(fx);
+	/* the same inode now has the plain name; a real "(2)" title stays */
+	assert_int_equal(resolve(fx, "A/B [FLAC]/01 - T.flac"), ino_b);
+	assert_int_equal(resolve(fx, "A/B [FLAC]/01 - T (2).flac"), -ENOENT);
+	assert_true(resolve(fx, "A/B [FLAC]/02 - T (2).flac") > 0);
+}
+
 static void test_many_collisions(void **state)
 {
 	struct fixture *fx = *state;
@@ -341,6 +364,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_default_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collision_suffix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_collisions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_collision_name_given_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_case_merge_most_common, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multi_disc_replaces_album, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unplace_prunes_and_keeps_inodes, setup, teardown),
