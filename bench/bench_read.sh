@@ -28,7 +28,7 @@ note_mount "$M1"
 "$MUSICFS" mount "$M1" --origin "$LIB" --cache-dir "$RUN/cache" -f 2>"$RUN/musicfs.log" &
 PIDS+=($!)
 t0=$SECONDS
-until grep -q 'scan of .* done in' "$RUN/musicfs.log"; do
+until grep -q 'scan of .* done in' "$RUN/musicfs.log" 2>/dev/null; do
 	[ $((SECONDS - t0)) -lt 600 ] || { echo "scan timeout" >&2; cat "$RUN/musicfs.log" >&2; exit 1; }
 	sleep 0.1
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_statwalk.sh - warm stat walks over a BENCH_STAT_N-track (2000)
 # library: `find DIR -printf '%s\n'` and `ls -lR DIR`, output to /dev/null,
-# hyperfine (no shell, 1 untimed warm-up run, BENCH_RUNS=10 timed runs,
+# hyperfine (no shell, 1 untimed warm-up run, BENCH_RUNS=20 timed runs,
 # median), over:
 #   raw       the origin folder itself
 #   musicfs   musicfs mount (default options), after its first scan
@@ -18,7 +18,7 @@ source "$(dirname "$0")/common.sh"
 need ffmpeg fusermount3 mountpoint hyperfine bindfs mergerfs
 
 N=${BENCH_STAT_N:-2000}
-RUNS=${BENCH_RUNS:-10}
+RUNS=${BENCH_RUNS:-20}
 MERGERFS_OPTS=ro,cache.files=auto-full,cache.entry=3600,cache.attr=3600,cache.readdir=true
 
 echo "== bench_statwalk: warm find -printf / ls -lR over $N tracks (median of $RUNS, hyperfine)"
@@ -31,7 +31,7 @@ note_mount "$M1"
 "$MUSICFS" mount "$M1" --origin "$LIB" --cache-dir "$RUN/cache" -f 2>"$RUN/musicfs.log" &
 PIDS+=($!)
 t0=$SECONDS
-until grep -q 'scan of .* done in' "$RUN/musicfs.log"; do
+until grep -q 'scan of .* done in' "$RUN/musicfs.log" 2>/dev/null; do
 	[ $((SECONDS - t0)) -lt 600 ] || { echo "scan timeout" >&2; cat "$RUN/musicfs.log" >&2; exit 1; }
 	sleep 0.1
 done
