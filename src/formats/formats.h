@@ -9,8 +9,9 @@
  * Input is hostile: every length read from a file is checked against the
  * bytes available before anything is allocated; allocations are capped
  * (FORMATS_MAX_TAG_BYTES).  A damaged file gives -EBADMSG, never a crash.
- * Parsers read only what they need (the header window and, for MP3, the
- * last bytes of the file), not the whole file.
+ * Parsers read only what they need (the header window; for MP3 and AAC
+ * the last bytes of the file, for Ogg the last page; big tags frame by
+ * frame), not the whole file, and never picture data stored as-is.
  *
  * Thread safety: no shared state; any thread may parse any file.
  * Memory: everything in a formats_meta is owned by it; release with
