@@ -3,7 +3,8 @@
 #   make run  [ORIGIN=~/Music] [MOUNT=./mnt]   build, then mount (a demo
 #                                              library if ORIGIN is unset)
 #   make test                                  every test, in a normal and
-#                                              a sanitizer (ASan+UBSan) build
+#                                              a sanitizer (ASan+UBSan) build,
+#                                              then each fuzzer for 20 s
 #   make stop [MOUNT=./mnt]                    unmount
 #
 # Both install the Debian packages they need first (scripts/install-deps.sh).
@@ -70,6 +71,7 @@ test: test-deps
 	$(MAKE) build-asan
 	env $(SAN_ENV) meson test -C $(BUILD_ASAN) -v --num-processes 1 \
 		--timeout-multiplier 3
+	scripts/fuzz-smoke.sh
 
 test-unit: build
 	meson test -C $(BUILD) -v --suite unit
