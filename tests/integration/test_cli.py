@@ -4,6 +4,7 @@ mode, config files, signals."""
 import ctypes
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -184,3 +185,16 @@ def test_cache_dir_reusable_after_unmount(mount_factory, library, tmp_path):
     assert (cache / "musicfs.db").is_file()
     m2 = mount_factory([library.root], cache_dir=cache)
     assert H.list_tree(m2.path) == set(library.expected)
+
+
+def test_paths_with_spaces_and_unicode(mount_factory, library, tmp_path):
+    origin = tmp_path / "my music ö" / "ライブラリ"
+    shutil.copytree(library.root, origin)
+    m = mount_factory([origin], extra=["--xattrs"],
+                      mountpoint=tmp_path / "mount point é",
+                      cache_dir=tmp_path / "cache dir ü")
+    assert H.list_tree(m.path) == set(library.expected)
+    rel = H.expected_path_of("jp/tj1.mp3")
+    assert H.read_all(m.p(rel)) == (origin / "jp/tj1.mp3").read_bytes()
+    assert os.getxattr(m.p(rel), "user.musicfs.origin") == \
+        "local:jp/tj1.mp3".encode()

@@ -72,12 +72,20 @@ def _pictures(path):
         return []
     if f is None:
         return []
+    import base64
+    from mutagen.flac import Picture
     out = [p.data for p in getattr(f, "pictures", None) or []]
     for k, v in (f.tags or {}).items() if hasattr(f.tags, "items") else []:
         if str(k).startswith("APIC"):
             out.append(v.data)
         elif k == "covr":
             out += [bytes(c) for c in v]
+        elif str(k).lower() == "metadata_block_picture":
+            for b64 in v:
+                try:
+                    out.append(Picture(base64.b64decode(b64)).data)
+                except Exception:
+                    pass
     return out
 
 

@@ -200,3 +200,34 @@ def test_many_files_open_at_once(mount_factory, big_origin):
         assert m.proc.poll() is None
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_file_larger_than_4_gib(mount_factory, tmp_path):
+    """64-bit sizes and offsets: a sparse 5 GiB file with marks past 4 GiB."""
+    origin = tmp_path / "o"
+    origin.mkdir()
+    big = origin / "huge.flac"
+    size = 5 * (1 << 30) + 12345
+    marks = {0: b"not really flac", (1 << 32) - 3: b"across 4 GiB",
+             (1 << 32) + 4096: b"past 4 GiB", size - 10: b"the end..."}
+    with open(big, "wb") as f:
+        f.truncate(size)
+        for off, data in marks.items():
+            f.seek(off)
+            f.write(data)
+    assert big.stat().st_size == size
+    m = mount_factory([origin])
+    rel = "Unknown Artist/Unknown Album/huge.flac"
+    assert os.stat(m.p(rel)).st_size == size
+    fd = os.open(m.p(rel), os.O_RDONLY)
+    ofd = os.open(big, os.O_RDONLY)
+    try:
+        for off, data in marks.items():
+            assert os.pread(fd, len(data), off) == data, off
+            for start, n in ((max(0, off - 50), 100 + len(data)),
+                             (off - off % 4096, 3 << 20)):
+                assert os.pread(fd, n, start) == os.pread(ofd, n, start), off
+        assert os.pread(fd, 10, size) == b""
+    finally:
+        os.close(fd)
+        os.close(ofd)

@@ -5,6 +5,7 @@ import errno
 import os
 import shutil
 import subprocess
+import time
 import unicodedata
 
 import pytest
@@ -250,3 +251,48 @@ def test_statfs_and_dir_attributes(mounted, library):
     assert H.errno_of(H.read_all, mounted.p("Motörhead")) == errno.EISDIR
     assert H.errno_of(os.listdir, mounted.p(tracks[0])) == errno.ENOTDIR
     assert H.errno_of(os.stat, mounted.p("No Such Artist")) == errno.ENOENT
+
+
+def test_big_listing_while_folder_changes(mount_factory, big_origin, tmp_path):
+    """Listings taken while tracks are added to the folder hold every old
+    track exactly once (no entry skipped or repeated)."""
+    import threading
+    from mutagen.flac import FLAC
+    src, names = big_origin
+    root = tmp_path / "o"
+    shutil.copytree(src, root)
+    m = mount_factory([root])
+    folder = m.p("Big/Huge (2020) [FLAC]")
+    done = threading.Event()
+
+    def adder():
+        try:
+            for i in range(1501, 1701):
+                p = root / "big" / f"t{i:04d}.flac"
+                shutil.copyfile(root / "big" / "t0001.flac", p)
+                f = FLAC(p)
+                f["tracknumber"] = str(i)
+                f["title"] = f"Track {i:04d}"
+                f.save()
+                if i % 20 == 0:
+                    time.sleep(0.02)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=adder)
+    t.start()
+    listings = 0
+    try:
+        while not done.is_set() or listings < 3:
+            listed = os.listdir(folder)
+            listings += 1
+            counts = collections.Counter(listed)
+            dups = [n for n, c in counts.items() if c > 1]
+            assert not dups, f"listed twice: {dups[:5]}"
+            missing = set(names) - counts.keys()
+            assert not missing, f"old tracks missing: {sorted(missing)[:5]}"
+    finally:
+        t.join()
+    final = [f"{i:02d} - Track {i:04d}.flac" for i in range(1, 1701)]
+    assert H.wait_for(lambda: sorted(os.listdir(folder)) == sorted(final),
+                      H.scaled(3))

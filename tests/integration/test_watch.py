@@ -531,3 +531,14 @@ def test_origin_filesystem_unmounted_keeps_tree(mount_factory, tmpfs_origin,
     assert not any(tmpfs_origin.iterdir())
     time.sleep(H.scaled(2))
     assert H.list_tree(m.path) == before
+
+
+def test_tags_removed_falls_back_to_origin_name(live):
+    from mutagen.flac import FLAC
+    f = FLAC(live.origin / "plain/p.flac")
+    f.delete()
+    f.save()
+    rel = "Unknown Artist/Unknown Album/p.flac"
+    _within(lambda: _shown(live, rel) and _gone(live, "No Art"),
+            "untagged file", live)
+    assert H.read_all(live.p(rel)) == (live.origin / "plain/p.flac").read_bytes()
