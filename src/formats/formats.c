@@ -111,13 +111,16 @@ int formats_read(struct formats_ctx *ctx, uint64_t off, void *buf, size_t len,
 	return 0;
 }
 
+/* What an empty chunk points at: never NULL, so p + 0 is always valid. */
+const uint8_t formats_no_bytes[1];
+
 int formats_fetch(struct formats_ctx *ctx, uint64_t off, size_t len,
 		  struct formats_chunk *c)
 {
 	uint64_t size = ctx->src->size;
 	int rc;
 
-	c->p = NULL;
+	c->p = formats_no_bytes;
 	c->len = 0;
 	c->owned = NULL;
 	if (len > FORMATS_MAX_TAG_BYTES)
@@ -142,7 +145,7 @@ void formats_chunk_release(struct formats_chunk *c)
 {
 	free(c->owned);
 	c->owned = NULL;
-	c->p = NULL;
+	c->p = formats_no_bytes;
 	c->len = 0;
 }
 

@@ -107,12 +107,17 @@ extern const struct formats_ops formats_mp4_ops;
 
 /* ---- reading ----------------------------------------------------------- */
 
-/* Bytes of the file: a pointer into the window or into owned. */
+/*
+ * Bytes of the file: a pointer into the window or into owned.  p is never
+ * NULL once fetched (formats_no_bytes when empty).
+ */
 struct formats_chunk {
 	const uint8_t *p;
 	size_t len;
 	uint8_t *owned;
 };
+
+extern const uint8_t formats_no_bytes[1];
 
 /*
  * Get len bytes at off.  Fewer (down to 0) when the file ends first: the

@@ -148,6 +148,7 @@ static int id3_get(struct id3_tag *tag, uint64_t off, uint64_t n,
 		   struct formats_chunk *c)
 {
 	memset(c, 0, sizeof(*c));
+	c->p = formats_no_bytes;
 	if (off >= tag->len)
 		return 0;
 	n = MFS_MIN(n, tag->len - off);

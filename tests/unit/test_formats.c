@@ -2667,6 +2667,25 @@ static void test_fuzz_trailer_claim(void **state)
 	buf_release(&b);
 }
 
+/*
+ * Fuzz finding 4 (UBSan): an empty frame in an unsynchronised tag was
+ * copied from a NULL pointer.  Empty chunks now point at a static byte.
+ */
+static void test_fuzz_empty_unsync_frame(void **state)
+{
+	static const uint8_t file[] = {
+		'I', 'D', '3', 4, 0, 0xc0, 0, 0, 1, 0x14,
+		'C', 'O', 'M', 'M', 0, 0, 0, 0, 0, 0,
+	};
+	struct formats_meta m;
+
+	(void)state;
+	assert_int_equal(parse_mem(file, sizeof(file), "f.mp3", &m), 0);
+	check_invariants(&m, sizeof(file));
+	assert_int_equal(m.tags.n_extra, 0);
+	formats_meta_release(&m);
+}
+
 static void test_fuzz_cut_utf8(void **state)
 {
 	struct buf body = BUF_INIT_MAX(1 << 20);
@@ -2894,6 +2913,7 @@ int main(void)
 		cmocka_unit_test(test_fuzz_cut_utf8),
 		cmocka_unit_test(test_fuzz_double_bom),
 		cmocka_unit_test(test_fuzz_trailer_claim),
+		cmocka_unit_test(test_fuzz_empty_unsync_frame),
 		cmocka_unit_test(test_corpus),
 	};
 
