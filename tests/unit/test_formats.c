@@ -2226,6 +2226,47 @@ static void test_wav_bytes(void **state)
 	buf_release(&b);
 }
 
+/* ADTS frames of 100 bytes: AAC LC, 44.1 kHz, stereo. */
+static void adts_frames(struct buf *b, unsigned n)
+{
+	static const uint8_t h[] = { 0xff, 0xf1, 0x50, 0x80, 0x0c, 0x9f, 0xfc };
+
+	while (n--) {
+		put(b, h, sizeof(h));
+		put_zeros(b, 100 - sizeof(h));
+	}
+}
+
+/* The file name is a hint only where a frame sync must be searched for. */
+static void test_adts_bytes(void **state)
+{
+	struct buf b = BUF_INIT_MAX(1 << 20);
+	struct formats_meta m;
+
+	(void)state;
+	adts_frames(&b, 10);
+	assert_int_equal(parse_buf(&b, "x.mp3", &m), 0);
+	check_invariants(&m, b.len);
+	assert_int_equal(m.kind, FORMATS_AAC);
+	assert_int_equal(m.sample_rate, 44100);
+	assert_int_equal(m.channels, 2);
+	assert_true(fabs(m.duration - 10 * 1024 / 44100.0) < 1e-9);
+	assert_int_equal(m.bitrate, (uint32_t)(1000 * 8 / m.duration));
+	formats_meta_release(&m);
+	/* junk before the first frame: searched for in a ".aac" only */
+	buf_reset(&b);
+	put_s(&b, "xyz");
+	adts_frames(&b, 10);
+	assert_int_equal(parse_buf(&b, "x.AAC", &m), 0);
+	assert_int_equal(m.kind, FORMATS_AAC);
+	assert_int_equal(m.audio_start, 3);
+	formats_meta_release(&m);
+	assert_int_equal(parse_buf(&b, "x.mp3", &m), -EBADMSG);
+	assert_int_equal(parse_buf(&b, NULL, &m), -EBADMSG);
+	parse_all_prefixes(&b, "x.aac");
+	buf_release(&b);
+}
+
 /* Short files of every format written by ffmpeg, cut at every length. */
 static void test_tools_truncated(void **state)
 {
@@ -2905,6 +2946,7 @@ int main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_m4a_bytes),
 		cmocka_unit_test(test_wav_bytes),
+		cmocka_unit_test(test_adts_bytes),
 		cmocka_unit_test(test_tools_truncated),
 		cmocka_unit_test(test_id3_claims),
 		cmocka_unit_test(test_caps),
