@@ -8,12 +8,10 @@ DESIGN.md section 4 and src/tree/template_i.h, re-implemented in Python.
 
 import collections
 import dataclasses
-import errno
 import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import unicodedata
@@ -590,8 +588,8 @@ def start_mount(mountpoint, origins, cache_dir, log_path, extra=(),
     log.close()
     m = Mount(mountpoint, origins, cache_dir, proc, log_path, args)
     if wait_mounted:
-        ok = wait_for(lambda: m.is_mounted() or proc.poll() is not None,
-                      scaled(10))
+        wait_for(lambda: m.is_mounted() or proc.poll() is not None,
+                 scaled(10))
         if not m.is_mounted():
             died = proc.poll()
             if died is None:
@@ -643,10 +641,6 @@ def stop_mount(m):
         subprocess.run(["fusermount3", "-u", "-z", str(m.path)])
         problems.append("the mount point was still mounted")
     return problems
-
-
-def kill_signal(m, sig=signal.SIGTERM):
-    os.kill(m.proc.pid, sig)
 
 
 def read_all(path):
