@@ -13,7 +13,10 @@
 # Bars: median < 100 ms, and large/small <= 1.2.
 #
 # usage: bench/bench_mount.sh   (env: BENCH_MOUNT_N, BENCH_MOUNT_SMALL,
-#                                BENCH_RUNS, BENCH_DIR, MUSICFS)
+#                                BENCH_RUNS, BENCH_DIR, MUSICFS,
+#                                BENCH_MOUNT_GEN_OPTS: gen_library options for
+#                                the large library, e.g. for 1M tracks
+#                                "--seconds 0.1 --cover-fraction 0.02": ~5 GB)
 source "$(dirname "$0")/common.sh"
 need ffmpeg fusermount3 mountpoint
 
@@ -27,8 +30,10 @@ machine_info
 # prepare NAME N: library + scanned catalog in $RUN/cache-NAME; sets LIB
 # (functions that mount set globals: a $(...) subshell would lose PIDS)
 prepare() {
-	local name=$1 n=$2 lib pid
-	lib=$(library "$n" "lib-$n")
+	local name=$1 n=$2 lib pid suffix=""
+	shift 2
+	[ $# -gt 0 ] && suffix=-$(echo "$*" | md5sum | cut -c1-6)
+	lib=$(library "$n" "lib-$n$suffix" "$@")
 	mkdir -p "$RUN/mnt-$name" "$RUN/cache-$name"
 	note_mount "$RUN/mnt-$name"
 	"$MUSICFS" mount "$RUN/mnt-$name" --origin "$lib" --cache-dir "$RUN/cache-$name" -f \
@@ -105,7 +110,8 @@ measure() {
 	ENTS=$ents
 }
 
-prepare large "$NL"
+# shellcheck disable=SC2086
+prepare large "$NL" ${BENCH_MOUNT_GEN_OPTS:-}
 LIBL=$LIB
 prepare small "$NS"
 LIBS=$LIB

@@ -26,7 +26,7 @@ echo "== bench_scan: first scan of $N files (warm page cache); beets import of $
 machine_info
 
 LIB=$(library "$N" "lib-$N")
-LIBB=$(library "$NB" "lib-$NB" --seed 7)
+LIBB=$(library "$NB" "beets-lib-$NB" --seed 7)
 count_audio() { find "$1" -type f \( -iname '*.flac' -o -iname '*.mp3' \) | wc -l; }
 NF=$(count_audio "$LIB")
 NFB=$(count_audio "$LIBB")
