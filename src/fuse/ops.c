@@ -423,6 +423,12 @@ int mfs_fuse_loop(struct mfs_fuse *f)
 	rc = fuse_session_loop_mt(f->se, lc);
 	fuse_loop_cfg_destroy(lc);
 	/* a signal ends the loop with rc = the signal number: a clean exit */
+	if (rc == -ECONNABORTED) {
+		/* the kernel dropped the connection (a forced unmount, or a
+		 * race of umount with a reading thread): the mount is gone */
+		mfs_log(MFS_LOG_INFO, "the kernel closed the FUSE connection");
+		return 0;
+	}
 	return rc < 0 ? rc : 0;
 }
 

@@ -219,6 +219,12 @@ static void libfuse_log(enum fuse_log_level level, const char *fmt,
 			       : level <= FUSE_LOG_INFO	  ? MFS_LOG_INFO
 							  : MFS_LOG_DEBUG;
 
+	/*
+	 * libfuse reports the end of an aborted connection as an error;
+	 * for MusicFS it is one way an unmount ends (see mfs_fuse_loop).
+	 */
+	if (l == MFS_LOG_ERROR && strstr(fmt, "reading device"))
+		l = MFS_LOG_INFO;
 	if (l <= mfs_log_levels[MFS_LOGM_FUSE])
 		vlog_line("libfuse", l, fmt, ap);
 }

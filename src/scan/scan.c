@@ -62,6 +62,7 @@ struct scan {
 	size_t batch_changes;
 	int64_t batch_start_ns;
 	int64_t walk_seen;
+	int64_t warned_origin;		/* index warned about in this batch, or -1 */
 };
 
 static int64_t mono_ns(void)
@@ -518,9 +519,13 @@ static bool origin_trustworthy(struct scan *s, size_t oi)
 		return true;
 	if (catalog_files_count(s->db, o->catalog_id, &known) || known == 0)
 		return known == 0;
-	mfs_log(MFS_LOG_WARN, "origin '%s' looks empty but the catalog knows "
-			      "%" PRId64 " files: treating it as unreachable, "
-			      "nothing is removed", o->id, known);
+	/* one warning per batch of events, not one per folder */
+	if (s->warned_origin != (int64_t)oi)
+		mfs_log(MFS_LOG_WARN, "origin '%s' looks empty but the catalog "
+				      "knows %" PRId64 " files: treating it as "
+				      "unreachable, nothing is removed",
+			o->id, known);
+	s->warned_origin = (int64_t)oi;
 	return false;
 }
 
@@ -657,6 +662,7 @@ static int drain_requests(struct scan *s)
 	if (full)
 		rc = full_walk(s);
 	qsort(reqs, n, sizeof(*reqs), cmp_request);
+	s->warned_origin = -1;
 	for (pass = RESCAN_VANISHED; !full && pass <= RESCAN_PRESENT; pass++) {
 		for (i = 0; !rc && i < n && !atomic_load(&s->stop); i++) {
 			if (i && !cmp_request(&reqs[i], &reqs[i - 1]))
