@@ -101,7 +101,8 @@ void mfs_fuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	rc = load_xattrs(req, ino, &all);
 	if (rc == 0)
 		rc = -ENODATA;
-	for (p = all.data, end = p + all.len; p && p < end;) {
+	p = all.data ? all.data : "";
+	for (end = p + all.len; p < end;) {
 		const char *value = p + strlen(p) + 1;
 
 		if (!strcmp(p, name)) {
@@ -129,7 +130,8 @@ void mfs_fuse_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		buf_release(&all);
 		return (void)fuse_reply_err(req, -rc);
 	}
-	for (p = all.data, end = p + all.len; p && p < end && !rc;) {
+	p = all.data ? all.data : "";
+	for (end = p + all.len; p < end && !rc;) {
 		const char *value = p + strlen(p) + 1;
 
 		rc = buf_add(&names, p, strlen(p) + 1);

@@ -661,7 +661,8 @@ static int drain_requests(struct scan *s)
 
 	if (full)
 		rc = full_walk(s);
-	qsort(reqs, n, sizeof(*reqs), cmp_request);
+	if (n)
+		qsort(reqs, n, sizeof(*reqs), cmp_request);
 	s->warned_origin = -1;
 	for (pass = RESCAN_VANISHED; !full && pass <= RESCAN_PRESENT; pass++) {
 		for (i = 0; !rc && i < n && !atomic_load(&s->stop); i++) {
