@@ -5,8 +5,8 @@
  * positions in the (parent, ino) index: "." is offset 1, ".." offset 2 and
  * a child's offset is its inode number + 2, so a listing resumes with
  * "ino > off - 2" wherever the kernel left off, whatever changed since.
- * Folders are opened with cache_readdir: the kernel keeps listings until
- * the scanner invalidates the folder.
+ * The kernel opens folders without asking (no OPENDIR) and keeps their
+ * listings until the scanner invalidates the folder.
  */
 #include "common/mfs.h"
 #define MFS_LOG_MODULE MFS_LOGM_FUSE
@@ -66,24 +66,18 @@ void mfs_fuse_getattr(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_attr(req, &st, f->cfg.timeout);
 }
 
+/*
+ * Folders keep no per-open state, so MusicFS asks the kernel not to send
+ * OPENDIR at all (FUSE_CAP_NO_OPENDIR_SUPPORT): it then opens folders by
+ * itself with their listings cached, and a warm find(1) sends no request.
+ * Older kernels still call this; it answers as if there were no handler.
+ */
 void mfs_fuse_opendir(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
-	struct mfs_fuse *f = mfs_fuse_of(req);
-	struct catalog_vnode v;
-	struct catalog *c;
-	int rc;
-
-	c = mfs_fuse_reader_get(f);
-	rc = c ? catalog_vnode_get(c, (int64_t)ino, &v) : -EIO;
-	mfs_fuse_reader_put(f, c);
-	if (rc)
-		return (void)fuse_reply_err(req, -rc);
-	if (v.kind != CATALOG_VNODE_DIR)
-		return (void)fuse_reply_err(req, ENOTDIR);
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, ENOSYS);
 }
 
 struct dir_fill {

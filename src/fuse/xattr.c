@@ -101,8 +101,9 @@ void mfs_fuse_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	rc = load_xattrs(req, ino, &all);
 	if (rc == 0)
 		rc = -ENODATA;
-	p = all.data ? all.data : "";
-	for (end = p + all.len; p < end;) {
+	p = all.data;
+	end = p ? p + all.len : NULL;
+	while (p && p < end) {
 		const char *value = p + strlen(p) + 1;
 
 		if (!strcmp(p, name)) {
@@ -130,8 +131,9 @@ void mfs_fuse_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		buf_release(&all);
 		return (void)fuse_reply_err(req, -rc);
 	}
-	p = all.data ? all.data : "";
-	for (end = p + all.len; p < end && !rc;) {
+	p = all.data;
+	end = p ? p + all.len : NULL;
+	while (p && p < end && !rc) {
 		const char *value = p + strlen(p) + 1;
 
 		rc = buf_add(&names, p, strlen(p) + 1);

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -772,6 +773,13 @@ static void *scan_main(void *arg)
 {
 	struct scan *s = arg;
 	int rc;
+
+	/*
+	 * Scanning is background work: on a busy machine FUSE requests
+	 * (a player, an ls right after the mount) come first.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10))
+		mfs_log(MFS_LOG_DEBUG, "cannot lower the scanner's priority");
 
 	rc = first_pass(s);
 	while (!atomic_load(&s->stop)) {
