@@ -73,8 +73,12 @@ void mfs_fuse_fill_attr(const struct mfs_fuse *f, const struct catalog_vnode *v,
 		st->st_size = v->size;
 		st->st_blocks = (v->size + 511) / 512;
 	}
-	/* large blocks make cat(1) and players read in large requests */
-	st->st_blksize = MFS_FUSE_MAX_READ;
+	/*
+	 * What cat(1) & co use as their buffer size.  128 KiB, as for local
+	 * files: the kernel's read-ahead (1 MiB, see tune_readahead) decides
+	 * the size of our read requests, not the reader's buffer.
+	 */
+	st->st_blksize = 128 * 1024;
 	st->st_uid = f->uid;
 	st->st_gid = f->gid;
 	st->st_mtim.tv_sec = v->mtime_ns / 1000000000;
