@@ -108,13 +108,8 @@ static int put_extras(struct catalog *c, int64_t id,
 	size_t i;
 	int rc;
 
-	st = catalog_stmt(c, STMT_EXTRA_DELETE);
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return catalog_errno(c, sqlite3_errcode(c->db), "drop tags");
-	for (i = 0; m && i < m->tags.n_extra; i++) {
+	rc = catalog_exec_ints(c, STMT_EXTRA_DELETE, id, 0, "drop tags");
+	for (i = 0; !rc && m && i < m->tags.n_extra; i++) {
 		st = catalog_stmt(c, STMT_EXTRA_INSERT);
 		if (!st)
 			return -EIO;
@@ -122,11 +117,9 @@ static int put_extras(struct catalog *c, int64_t id,
 		catalog_bind_text(st, 2, m->tags.extra[i].key);
 		catalog_bind_text(st, 3, m->tags.extra[i].value ?
 					     m->tags.extra[i].value : "");
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_DONE)
-			return catalog_errno(c, rc, "store a tag");
+		rc = catalog_step_done(c, st, "store a tag");
 	}
-	return 0;
+	return rc;
 }
 
 static int put_picture(struct catalog *c, int64_t id,
@@ -135,14 +128,9 @@ static int put_picture(struct catalog *c, int64_t id,
 	sqlite3_stmt *st;
 	int rc;
 
-	st = catalog_stmt(c, STMT_PICTURE_DELETE);
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return catalog_errno(c, sqlite3_errcode(c->db), "drop picture");
-	if (!m || !m->picture.present || !m->picture.data)
-		return 0;
+	rc = catalog_exec_ints(c, STMT_PICTURE_DELETE, id, 0, "drop picture");
+	if (rc || !m || !m->picture.present || !m->picture.data)
+		return rc;
 	st = catalog_stmt(c, STMT_PICTURE_INSERT);
 	if (!st)
 		return -EIO;
