@@ -35,17 +35,8 @@ prepare() {
 	[ $# -gt 0 ] && suffix=-$(echo "$*" | md5sum | cut -c1-6)
 	lib=$(library "$n" "lib-$n$suffix" "$@")
 	mkdir -p "$RUN/mnt-$name" "$RUN/cache-$name"
-	note_mount "$RUN/mnt-$name"
-	"$MUSICFS" mount "$RUN/mnt-$name" --origin "$lib" --cache-dir "$RUN/cache-$name" -f \
-		2>"$RUN/prep-$name.log" &
-	pid=$!
-	PIDS+=("$pid")
-	local t0=$SECONDS
-	until grep -q 'scan of .* done in' "$RUN/prep-$name.log" 2>/dev/null; do
-		kill -0 "$pid" 2>/dev/null || { cat "$RUN/prep-$name.log" >&2; exit 1; }
-		[ $((SECONDS - t0)) -lt 1800 ] || { echo "scan timeout" >&2; exit 1; }
-		sleep 0.2
-	done
+	start_musicfs "$RUN/mnt-$name" "$lib" "$RUN/cache-$name" "$RUN/prep-$name.log" 1800
+	pid=$MPID
 	echo "  catalog of $n tracks: $(grep -o 'scan of .* done in .*' "$RUN/prep-$name.log"), cache dir $(du -sh "$RUN/cache-$name" | cut -f1), $(ls "$RUN/mnt-$name" | wc -l) root entries"
 	unmount "$RUN/mnt-$name" "$pid"
 	LIB=$lib

@@ -24,16 +24,7 @@ LIB=$(library 1 "big-$BYTES" --formats flac --payload-bytes "$BYTES" --cover-fra
 
 M1=$RUN/musicfs M2=$RUN/bindfs M3=$RUN/mergerfs
 mkdir -p "$M1" "$M2" "$M3" "$RUN/cache"
-note_mount "$M1"
-"$MUSICFS" mount "$M1" --origin "$LIB" --cache-dir "$RUN/cache" -f 2>"$RUN/musicfs.log" &
-MPID=$!
-PIDS+=("$MPID")
-t0=$SECONDS
-until grep -q 'scan of .* done in' "$RUN/musicfs.log" 2>/dev/null; do
-	kill -0 "$MPID" 2>/dev/null || { echo "musicfs exited:" >&2; cat "$RUN/musicfs.log" >&2; exit 1; }
-	[ $((SECONDS - t0)) -lt 600 ] || { echo "scan timeout" >&2; cat "$RUN/musicfs.log" >&2; exit 1; }
-	sleep 0.1
-done
+start_musicfs "$M1" "$LIB" "$RUN/cache" "$RUN/musicfs.log"
 note_mount "$M2"
 bindfs -r -o auto_cache "$LIB" "$M2"
 note_mount "$M3"

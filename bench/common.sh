@@ -134,6 +134,21 @@ library() {
 }
 
 # warm_cache DIR: read every file once
+# start_musicfs MOUNT ORIGIN CACHE LOG [TIMEOUT_S]: mount in the foreground,
+# wait until the daemon logs its first scan as done; sets MPID.
+start_musicfs() {
+	local mnt=$1 origin=$2 cache=$3 log=$4 limit=${5:-600} t0=$SECONDS
+	note_mount "$mnt"
+	"$MUSICFS" mount "$mnt" --origin "$origin" --cache-dir "$cache" -f 2>"$log" &
+	MPID=$!
+	PIDS+=("$MPID")
+	until grep -q 'scan of .* done in' "$log" 2>/dev/null; do
+		kill -0 "$MPID" 2>/dev/null || { echo "musicfs exited:" >&2; cat "$log" >&2; exit 1; }
+		[ $((SECONDS - t0)) -lt "$limit" ] || { echo "scan timeout" >&2; cat "$log" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+
 warm_cache() { find "$1" -type f -print0 | xargs -0 -r cat >/dev/null; }
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
