@@ -284,6 +284,11 @@ void catalog_close(struct catalog **cp)
 	*cp = NULL;
 }
 
+void catalog_release_memory(struct catalog *c)
+{
+	sqlite3_db_release_memory(c->db);
+}
+
 int catalog_begin(struct catalog *c)
 {
 	return exec_sql(c, "BEGIN IMMEDIATE", "begin a transaction");

@@ -43,6 +43,9 @@ int catalog_open(const char *path, enum catalog_mode mode, int64_t cache_kb,
 /* Close and clear *c; accepts NULL and *c == NULL. */
 void catalog_close(struct catalog **c);
 
+/* Give back the page cache of an idle connection (it refills on use). */
+void catalog_release_memory(struct catalog *c);
+
 /* Transactions on the writer connection. */
 int catalog_begin(struct catalog *c);
 int catalog_commit(struct catalog *c);

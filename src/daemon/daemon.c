@@ -290,7 +290,8 @@ static int start(struct daemon *d, const struct daemon_options *opts)
 		return rc;
 	fc.mountpoint = cfg->mount_point;
 	fc.db_path = d->db_path;
-	fc.db_cache_kb = MFS_MAX(cache_kb / 16, 2048);
+	/* readers mostly need the upper index pages: SQLite's default size */
+	fc.db_cache_kb = 2048;
 	fc.origins = d->origins;
 	fc.n_origins = d->n_origins;
 	fc.xattrs = cfg->tag_xattrs;

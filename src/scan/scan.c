@@ -18,6 +18,7 @@
 #include "log/log.h"
 #include "scan/scan_i.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -785,6 +786,10 @@ static void *scan_main(void *arg)
 	while (!atomic_load(&s->stop)) {
 		if (rc)
 			mfs_log(MFS_LOG_ERROR, "scan failed: %s", strerror(-rc));
+		/* idle until the next event: give the page cache back, and
+		 * the heap the walk grew, to the system */
+		catalog_release_memory(s->db);
+		malloc_trim(0);
 		wait_for_work(s);
 		if (atomic_load(&s->stop))
 			break;
