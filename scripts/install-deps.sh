@@ -5,9 +5,9 @@
 set -euo pipefail
 
 run_pkgs=(meson ninja-build pkg-config gcc libfuse3-dev fuse3 libsqlite3-dev
-	libutf8proc-dev ffmpeg)
+	libutf8proc-dev libjansson-dev ffmpeg)
 test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3-pytest python3-mutagen
-	flac attr bindfs mergerfs beets libjansson-dev)
+	flac attr bindfs mergerfs beets)
 
 want=("${run_pkgs[@]}")
 if [ "${1:-run}" = test ]; then

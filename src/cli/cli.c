@@ -14,6 +14,8 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  mount     mount a library (musicfs mount --help for the options)\n"
+	"  probe     print what MusicFS reads from audio files (tags,\n"
+	"            picture, byte layout); no daemon needed\n"
 	"  help      show this help, or a command's help: musicfs help mount\n"
 	"\n"
 	"options:\n"
@@ -29,6 +31,7 @@ struct cli_command {
 
 static const struct cli_command commands[] = {
 	{ "mount", cmd_mount },
+	{ "probe", cmd_probe },
 };
 
 void cli_error(const char *fmt, ...)

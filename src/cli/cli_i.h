@@ -12,6 +12,7 @@ struct cli_global {
 };
 
 int cmd_mount(int argc, char **argv, const struct cli_global *g);
+int cmd_probe(int argc, char **argv, const struct cli_global *g);
 
 /* Print "musicfs: <message>" to stderr. */
 void cli_error(const char *fmt, ...) MFS_PRINTF(1, 2);
