@@ -145,4 +145,56 @@ void formats_source_from_mem(struct formats_source *src,
 			     struct formats_mem *mem, const void *data,
 			     size_t len);
 
+/* ---- synthesis: a new header for the same audio ----------------------- */
+
+/*
+ * One piece of a synthesized file, in order: bytes made by the
+ * synthesizer, or a range of the origin file copied as it is.  For Ogg,
+ * an origin range may need its pages renumbered: ogg_seq_delta is added
+ * to the page sequence number of every page in the range (and each such
+ * page's CRC recomputed) when it is read (see formats_ogg_fix_pages).
+ */
+struct formats_segment {
+	const uint8_t *data;	/* synthesized bytes, or NULL: an origin range */
+	uint64_t src_offset;	/* origin range: where it starts in the file */
+	uint64_t length;
+	int32_t ogg_seq_delta;	/* origin range of Ogg pages: renumbering */
+	uint32_t ogg_serial;	/* ... of the pages of this logical stream */
+};
+
+/* The result of formats_synthesize; release with formats_synth_release. */
+struct formats_synth {
+	struct formats_segment *segs;
+	size_t n_segs;
+	uint64_t size;		/* sum of the segment lengths */
+	uint8_t *mem;		/* memory the data pointers point into */
+	size_t mem_len;
+};
+
+/*
+ * Make the segments of a file whose header carries exactly tags (named
+ * fields and extra; an absent field is left out) and picture (NULL: keep
+ * none; its bytes are read from src when they are a range of it), and
+ * whose audio bytes are those of the origin file behind src, untouched.
+ * orig is what formats_parse returned for src (the layout to keep).
+ * 0, or -EBADMSG (the file is not as orig says), -EFBIG (tags over the
+ * cap), -ENOTSUP (a format that cannot carry them), -errno of a read.
+ */
+int formats_synthesize(const struct formats_source *src,
+		       const struct formats_meta *orig,
+		       const struct formats_tags *tags,
+		       const struct formats_picture *picture,
+		       struct formats_synth *out);
+
+void formats_synth_release(struct formats_synth *synth);
+
+/*
+ * Renumber Ogg pages in place: buf holds len bytes made of whole pages;
+ * every page of logical stream serial gets delta added to its sequence
+ * number and its CRC recomputed.  0, or -EBADMSG if buf is not whole
+ * pages.
+ */
+int formats_ogg_fix_pages(uint8_t *buf, size_t len, uint32_t serial,
+			  int32_t delta);
+
 #endif

@@ -96,7 +96,26 @@ struct formats_ops {
 		      size_t n);
 	/* Fill ctx->meta; 0 or -errno (ctx->meta is released by the caller) */
 	int (*parse)(struct formats_ctx *ctx);
+	/*
+	 * Build the segments of a new file (see formats_synthesize); NULL
+	 * while the backend cannot.  out is zeroed; on failure the caller
+	 * releases it.
+	 */
+	int (*synthesize)(const struct formats_source *src,
+			  const struct formats_meta *orig,
+			  const struct formats_tags *tags,
+			  const struct formats_picture *picture,
+			  struct formats_synth *out);
 };
+
+/*
+ * Synthesis helpers (synth.c): append a segment of synthesized bytes
+ * (copied into out->mem) or of an origin range.  0, -ENOMEM, -EFBIG.
+ */
+int formats_synth_add_bytes(struct formats_synth *out, const void *p,
+			    size_t len);
+int formats_synth_add_origin(struct formats_synth *out, uint64_t offset,
+			     uint64_t length);
 
 extern const struct formats_ops formats_flac_ops;
 extern const struct formats_ops formats_mp3_ops;
