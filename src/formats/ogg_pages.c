@@ -1,0 +1,94 @@
+/*
+ * ogg_pages.c - renumbering Ogg pages as they are read.
+ *
+ * When a synthesized Ogg header needs more or fewer pages than the
+ * original, every later page of that logical stream must carry a sequence
+ * number shifted by the difference, and so a new CRC.  The pages are not
+ * stored anywhere: whoever reads an origin range marked with a delta
+ * passes the whole pages it read through here.
+ */
+#include "common/mfs.h"
+#include "common/byte_reader.h"
+#include "formats/formats.h"
+
+#include <pthread.h>
+
+#define OGG_HEADER_BYTES 27
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	uint32_t r;
+	size_t i;
+	int b;
+
+	for (i = 0; i < 256; i++) {
+		r = (uint32_t)i << 24;
+		for (b = 0; b < 8; b++)
+			r = r & 0x80000000u ? (r << 1) ^ 0x04c11db7u : r << 1;
+		crc_table[i] = r;
+	}
+}
+
+/* CRC-32 of Ogg: polynomial 0x04c11db7, MSB first, initial value 0. */
+static uint32_t ogg_crc(const uint8_t *p, size_t len)
+{
+	const uint32_t *table = crc_table;
+	uint32_t crc = 0;
+	size_t i;
+
+	pthread_once(&crc_once, crc_init);
+	for (i = 0; i < len; i++)
+		crc = (crc << 8) ^ table[((crc >> 24) ^ p[i]) & 0xff];
+	return crc;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* Length of the page at p (whole page within len), or 0 if it is not one. */
+static size_t page_length(const uint8_t *p, size_t len)
+{
+	size_t body = 0, nseg, i;
+
+	if (len < OGG_HEADER_BYTES || memcmp(p, "OggS", 4) || p[4] != 0)
+		return 0;
+	nseg = p[26];
+	if (len < OGG_HEADER_BYTES + nseg)
+		return 0;
+	for (i = 0; i < nseg; i++)
+		body += p[OGG_HEADER_BYTES + i];
+	if (len - OGG_HEADER_BYTES - nseg < body)
+		return 0;
+	return OGG_HEADER_BYTES + nseg + body;
+}
+
+int formats_ogg_fix_pages(uint8_t *buf, size_t len, uint32_t serial,
+			  int32_t delta)
+{
+	struct byte_reader r;
+	size_t pos = 0, n;
+
+	while (pos < len) {
+		n = page_length(buf + pos, len - pos);
+		if (!n)
+			return -EBADMSG;
+		byte_reader_init(&r, buf + pos + 14, 8);
+		if (byte_reader_le32(&r) == serial) {
+			uint32_t seq = byte_reader_le32(&r);
+
+			put_le32(buf + pos + 18, seq + (uint32_t)delta);
+			put_le32(buf + pos + 22, 0);
+			put_le32(buf + pos + 22, ogg_crc(buf + pos, n));
+		}
+		pos += n;
+	}
+	return 0;
+}
