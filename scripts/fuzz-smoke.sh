@@ -11,7 +11,7 @@ if [ ! -f $build/build.ninja ]; then
 	CC=clang meson setup $build -Dfuzzers=true -Dtests=false \
 		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-ninja -C $build fuzz/fuzz_toml fuzz/fuzz_formats >/dev/null
+ninja -C $build fuzz/fuzz_toml fuzz/fuzz_formats fuzz/fuzz_synth >/dev/null
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -29,7 +29,6 @@ run() {
 	fi
 }
 run fuzz_toml tests/data/toml-test
-if [ -x $build/fuzz/fuzz_formats ]; then
-	run fuzz_formats tests/data/corpus
-fi
+run fuzz_formats tests/data/corpus
+run fuzz_synth tests/data/corpus
 echo "fuzz: no finding"

@@ -1,0 +1,107 @@
+/*
+ * fuzz_synth.c - libFuzzer target over formats_synthesize().
+ *
+ * Every input that parses is synthesized twice, with a full tag set and
+ * with none, keeping its picture; the segments must then describe a file
+ * of the announced size whose origin ranges lie inside the input, and the
+ * Ogg ranges marked for renumbering must be whole pages.  A broken promise
+ * aborts.
+ *
+ *   CC=clang meson setup build-fuzz -Dfuzzers=true \
+ *       -Db_sanitize=address,undefined -Db_lundef=false
+ *   ninja -C build-fuzz fuzz/fuzz_synth
+ *   build-fuzz/fuzz/fuzz_synth -jobs=1 corpus-dir tests/data/corpus
+ */
+#include "common/mfs.h"
+#include "formats/formats.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(bool ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz_synth: broken promise: %s\n", what);
+		abort();
+	}
+}
+
+static void check_synth(const uint8_t *data, size_t size,
+			const struct formats_synth *s)
+{
+	uint64_t total = 0;
+	uint8_t *copy;
+	size_t i;
+
+	for (i = 0; i < s->n_segs; i++) {
+		const struct formats_segment *seg = &s->segs[i];
+
+		total += seg->length;
+		if (seg->data) {
+			check(seg->data >= s->mem &&
+				      seg->data + seg->length <= s->mem + s->mem_len,
+			      "bytes segment outside the synth memory");
+			continue;
+		}
+		check(seg->src_offset <= size &&
+			      seg->length <= size - seg->src_offset,
+		      "origin range outside the file");
+		if (!seg->ogg_seq_delta)
+			continue;
+		copy = malloc(seg->length ? seg->length : 1);
+		check(copy != NULL, "allocation");
+		memcpy(copy, data + seg->src_offset, seg->length);
+		check(formats_ogg_fix_pages(copy, seg->length, seg->ogg_serial,
+					    seg->ogg_seq_delta) == 0,
+		      "renumbered range is not whole pages");
+		free(copy);
+	}
+	check(total == s->size, "segment lengths do not add up");
+}
+
+static void synth_with(const uint8_t *data, size_t size,
+		       const struct formats_source *src,
+		       const struct formats_meta *meta,
+		       const struct formats_tags *tags)
+{
+	struct formats_synth s;
+	int rc;
+
+	rc = formats_synthesize(src, meta, tags,
+				meta->picture.present ? &meta->picture : NULL,
+				&s);
+	check(rc == 0 || rc == -EBADMSG || rc == -EFBIG || rc == -ENOTSUP ||
+		      rc == -ENOMEM || rc == -EIO,
+	      "unexpected error code");
+	if (rc == 0)
+		check_synth(data, size, &s);
+	formats_synth_release(&s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct formats_field extra[] = {
+		{ (char *)"MUSICBRAINZ_TRACKID", (char *)"0-1-2" },
+		{ (char *)"REPLAYGAIN_TRACK_GAIN", (char *)"-3.2 dB" },
+	};
+	struct formats_tags full = {
+		.title = (char *)"Title", .artist = (char *)"Mot\xc3\xb6rhead",
+		.album = (char *)"Album", .album_artist = (char *)"AA",
+		.genre = (char *)"Rock", .composer = (char *)"C",
+		.date = (char *)"1980-02-03", .comment = (char *)"c",
+		.year = 1980, .track = 3, .track_total = 12, .disc = 1,
+		.disc_total = 2, .compilation = true,
+		.extra = extra, .n_extra = MFS_ARRAY_SIZE(extra),
+	};
+	struct formats_tags none = { 0 };
+	struct formats_source src;
+	struct formats_mem mem;
+	struct formats_meta meta;
+
+	formats_source_from_mem(&src, &mem, data, size);
+	if (formats_parse(&src, "fuzz.mp3", &meta) == 0) {
+		synth_with(data, size, &src, &meta, &full);
+		synth_with(data, size, &src, &meta, &none);
+	}
+	formats_meta_release(&meta);
+	return 0;
+}
