@@ -263,24 +263,55 @@ static int text_utf16(struct buf *b, enum formats_enc enc, const uint8_t *p,
 	return rc;
 }
 
+/* Length of the run of plain ASCII (1..127) at p: copied as it is. */
+static size_t ascii_run(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && p[i] && p[i] < 0x80)
+		i++;
+	return i;
+}
+
+/*
+ * Append a run of plain ASCII in one step; when it passes the cap, what
+ * fits is kept and -EFBIG returned, as a byte-by-byte append would.
+ */
+static int add_run(struct buf *b, const uint8_t *p, size_t run)
+{
+	size_t room = b->max > b->len ? b->max - b->len : 0;
+	int rc;
+
+	if (run <= room)
+		return buf_add(b, p, run);
+	rc = buf_add(b, p, room);
+	return rc ? rc : -EFBIG;
+}
+
 int formats_text_append(struct buf *b, enum formats_enc enc, const uint8_t *p,
 			size_t n)
 {
 	uint32_t cp;
-	size_t i = 0;
+	size_t i = 0, run;
 	int rc = 0;
 
 	switch (enc) {
 	case FORMATS_ENC_LATIN1:
-		while (i < n && !rc)
-			rc = utf8_put(b, p[i++]);
-		break;
 	case FORMATS_ENC_UTF8:
-		if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+		if (enc == FORMATS_ENC_UTF8 && n >= 3 && p[0] == 0xef &&
+		    p[1] == 0xbb && p[2] == 0xbf)
 			i = 3;
 		while (i < n && !rc) {
-			i += utf8_decode(p + i, n - i, &cp);
-			rc = utf8_put(b, cp);
+			run = ascii_run(p + i, n - i);
+			if (run) {
+				rc = add_run(b, p + i, run);
+				i += run;
+			} else if (enc == FORMATS_ENC_LATIN1) {
+				rc = utf8_put(b, p[i++]);
+			} else {
+				i += utf8_decode(p + i, n - i, &cp);
+				rc = utf8_put(b, cp);
+			}
 		}
 		break;
 	default:
@@ -297,6 +328,11 @@ enum formats_enc formats_text_guess(const uint8_t *p, size_t n)
 	size_t len;
 
 	while (i < n) {
+		len = ascii_run(p + i, n - i);
+		if (len) {
+			i += len;
+			continue;
+		}
 		len = utf8_decode(p + i, n - i, &cp);
 		/* an invalid sequence, not a U+FFFD that was there */
 		if (cp == 0xfffd && (len != 3 || p[i] != 0xef))
