@@ -224,9 +224,72 @@ out:
 	return rc;
 }
 
+/* ---- synthesis --------------------------------------------------------- */
+
+/* from id3.c (NEEDSWORK: its prototype belongs in formats_i.h) */
+int formats_id3v24_write(const struct formats_source *src,
+			 const struct formats_tags *tags,
+			 const struct formats_picture *picture, size_t padding,
+			 struct formats_synth *out);
+
+/* Padding after the new tag: room for a tag editor to work in place. */
+#define ADTS_SYNTH_PADDING ((size_t)4 << 10)
+
+/*
+ * Is there an ADTS frame or an ADIF header at audio_start, as the parse
+ * found?  An empty range has nothing to check.
+ */
+static int adts_check_start(const struct formats_source *src,
+			    const struct formats_meta *orig)
+{
+	uint8_t p[7];
+	struct adts_header h;
+	size_t n = (size_t)MFS_MIN(orig->audio_end - orig->audio_start,
+				   sizeof(p));
+	ssize_t got;
+
+	if (!n)
+		return 0;
+	got = src->read_at(src->ctx, p, n, orig->audio_start);
+	if (got < 0)
+		return (int)got;
+	if ((size_t)got < n)
+		return -EBADMSG;
+	if (n >= 4 && !memcmp(p, "ADIF", 4))
+		return 0;
+	return adts_header_parse(p, n, &h) ? 0 : -EBADMSG;
+}
+
+/*
+ * A new ID3v2.4 tag, then the ADTS frames (or the ADIF stream) as they
+ * are; the old tags before and after them are dropped.
+ */
+static int adts_synthesize(const struct formats_source *src,
+			   const struct formats_meta *orig,
+			   const struct formats_tags *tags,
+			   const struct formats_picture *picture,
+			   struct formats_synth *out)
+{
+	int rc;
+
+	if (orig->kind != FORMATS_AAC || orig->audio_start > orig->audio_end ||
+	    orig->audio_end > src->size)
+		return -EBADMSG;
+	rc = adts_check_start(src, orig);
+	if (!rc)
+		rc = formats_id3v24_write(src, tags, picture,
+					  ADTS_SYNTH_PADDING, out);
+	if (!rc)
+		rc = formats_synth_add_origin(out, orig->audio_start,
+					      orig->audio_end -
+						      orig->audio_start);
+	return rc;
+}
+
 const struct formats_ops formats_adts_ops = {
 	.kind = FORMATS_AAC,
 	.name = "adts",
 	.probe = adts_probe,
 	.parse = adts_parse,
+	.synthesize = adts_synthesize,
 };

@@ -870,3 +870,431 @@ int formats_id3v1_parse(struct formats_ctx *ctx, const uint8_t *p)
 				     FORMATS_TAG_IF_EMPTY);
 	return rc;
 }
+
+/* ---- writing ID3v2.4 --------------------------------------------------- */
+
+/*
+ * The writer makes one ID3v2.4 tag: a header, UTF-8 text frames (encoding
+ * 3), the picture frame last, then padding; no extended header, no
+ * unsynchronisation, every size syncsafe.  Multi-valued fields (people,
+ * genre) are split at the "; " the parsers join values with and written as
+ * NUL-separated strings, the 2.4 way.  Extra tags become frames by their
+ * key (see id3w_target).  The picture's bytes are not copied when they are
+ * a range of the origin file: the tag is then three segments (frames and
+ * APIC header, the origin range, padding).
+ */
+
+/* Largest picture written into a tag (its frame size must stay syncsafe) */
+#define ID3W_MAX_PICTURE ((uint64_t)64 << 20)
+/* Extra tags looked at: duplicates are found by pairs, so keep n small */
+#define ID3W_MAX_EXTRA FORMATS_MAX_EXTRA
+/* Largest syncsafe size */
+#define ID3W_MAX_SIZE ((1u << 28) - 1)
+
+/* Text frames of ID3v2.4 (and iTunes' sort ones) written under their id. */
+static const char id3w_text_ids[][5] = {
+	"TBPM", "TCOP", "TDEN", "TDLY", "TDOR", "TDRL", "TDTG", "TENC",
+	"TEXT", "TFLT", "TIPL", "TIT1", "TIT3", "TKEY", "TLAN", "TLEN",
+	"TMCL", "TMED", "TMOO", "TOAL", "TOFN", "TOLY", "TOPE", "TOWN",
+	"TPE3", "TPE4", "TPRO", "TPUB", "TRSN", "TRSO", "TSOA", "TSOP",
+	"TSOT", "TSRC", "TSSE", "TSST", "TSO2", "TSOC",
+};
+
+/* Common names of other tag formats → their ID3v2.4 frame (as Picard). */
+static const char id3w_name_ids[][2][16] = {
+	{ "ARTISTSORT", "TSOP" },     { "ALBUMSORT", "TSOA" },
+	{ "TITLESORT", "TSOT" },      { "ALBUMARTISTSORT", "TSO2" },
+	{ "COMPOSERSORT", "TSOC" },   { "BPM", "TBPM" },
+	{ "ISRC", "TSRC" },	      { "COPYRIGHT", "TCOP" },
+	{ "ENCODEDBY", "TENC" },      { "ENCODER", "TSSE" },
+	{ "LYRICIST", "TEXT" },	      { "CONDUCTOR", "TPE3" },
+	{ "REMIXER", "TPE4" },	      { "LABEL", "TPUB" },
+	{ "PUBLISHER", "TPUB" },      { "LANGUAGE", "TLAN" },
+	{ "MOOD", "TMOO" },	      { "MEDIA", "TMED" },
+	{ "GROUPING", "TIT1" },	      { "SUBTITLE", "TIT3" },
+	{ "ORIGINALDATE", "TDOR" },   { "TORY", "TDOR" },
+	{ "LYRICS", "USLT" },	      { "UNSYNCEDLYRICS", "USLT" },
+};
+
+/* Where an extra tag goes: frame id, and the description of TXXX etc. */
+struct id3w_target {
+	char id[5];
+	const char *desc;	/* NULL: a frame without one */
+};
+
+/*
+ * The frame an extra tag is written as: "TXXX:desc" → TXXX desc;
+ * "COMM:desc", "USLT:desc" and "USLT" → those; a 2.4 text frame id, or a
+ * common name of one (ARTISTSORT → TSOP, LYRICS → USLT) → that frame;
+ * any other key → TXXX with the key as its description.
+ */
+static void id3w_target(const char *key, struct id3w_target *t)
+{
+	size_t i;
+
+	t->desc = NULL;
+	if (!strncasecmp(key, "TXXX:", 5) ||
+	    ((!strncasecmp(key, "COMM:", 5) || !strncasecmp(key, "USLT:", 5)) &&
+	     key[5])) {
+		memcpy(t->id, key, 4);
+		t->id[4] = '\0';
+		for (i = 0; i < 4; i++)
+			t->id[i] = (char)(t->id[i] & ~0x20);	/* upper case */
+		t->desc = key + 5;
+		return;
+	}
+	for (i = 0; i < MFS_ARRAY_SIZE(id3w_text_ids); i++)
+		if (!strcmp(key, id3w_text_ids[i])) {
+			memcpy(t->id, key, 5);
+			return;
+		}
+	for (i = 0; i < MFS_ARRAY_SIZE(id3w_name_ids); i++)
+		if (!strcasecmp(key, id3w_name_ids[i][0])) {
+			memcpy(t->id, id3w_name_ids[i][1], 5);
+			t->desc = t->id[0] == 'U' ? "" : NULL;
+			return;
+		}
+	if (!strcmp(key, "USLT")) {
+		memcpy(t->id, "USLT", 5);
+		t->desc = "";
+		return;
+	}
+	memcpy(t->id, "TXXX", 5);
+	t->desc = key;
+}
+
+static bool id3w_same_target(const struct id3w_target *a,
+			     const struct id3w_target *b)
+{
+	if (strcmp(a->id, b->id))
+		return false;
+	if (!a->desc || !b->desc)
+		return a->desc == b->desc;
+	return !strcmp(a->desc, b->desc);
+}
+
+/* Append the 4-byte syncsafe form of v (< 2^28). */
+static void id3w_syncsafe(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)((v >> 21) & 0x7f);
+	p[1] = (uint8_t)((v >> 14) & 0x7f);
+	p[2] = (uint8_t)((v >> 7) & 0x7f);
+	p[3] = (uint8_t)(v & 0x7f);
+}
+
+/* Start a frame: its id and room for the size and flags.  *at: where. */
+static int id3w_begin(struct buf *b, const char *id, size_t *at)
+{
+	static const uint8_t zero[6];
+	int rc;
+
+	*at = b->len;
+	rc = buf_add(b, id, 4);
+	return rc ? rc : buf_add(b, zero, sizeof(zero));
+}
+
+/* End the frame started at at; extra: bytes of it not in b (a picture). */
+static int id3w_end(struct buf *b, size_t at, uint64_t extra)
+{
+	uint64_t size = b->len - at - 10 + extra;
+
+	if (size > ID3W_MAX_SIZE)
+		return -EFBIG;
+	id3w_syncsafe((uint8_t *)b->data + at + 4, (uint32_t)size);
+	return 0;
+}
+
+/*
+ * Append n bytes of UTF-8 as valid UTF-8 without NULs.  formats_text_append
+ * stops silently at the cap: coming near it counts as too big.
+ */
+static int id3w_utf8(struct buf *b, const char *s, size_t n)
+{
+	int rc = formats_text_append(b, FORMATS_ENC_UTF8, (const uint8_t *)s,
+				     n);
+
+	if (!rc && b->len + 4 > b->max)
+		rc = -EFBIG;
+	return rc;
+}
+
+/* How id3w_strings writes a value. */
+#define ID3W_SPLIT 0x1	/* several values joined with "; " */
+#define ID3W_GENRE 0x2	/* a leading '(' is doubled (TCON) */
+
+/*
+ * Append value as NUL-separated strings: split at "; " (empty pieces
+ * dropped) with ID3W_SPLIT.  *first: no string written yet.
+ */
+static int id3w_strings(struct buf *b, const char *value, unsigned how,
+			bool *first)
+{
+	const char *end;
+	size_t n;
+	int rc = 0;
+
+	while (*value && !rc) {
+		end = (how & ID3W_SPLIT) ? strstr(value, "; ") : NULL;
+		n = end ? (size_t)(end - value) : strlen(value);
+		if (n) {
+			rc = *first ? 0 : buf_addch(b, 0);
+			if (!rc && (how & ID3W_GENRE) && value[0] == '(')
+				rc = buf_addch(b, '(');
+			if (!rc)
+				rc = id3w_utf8(b, value, n);
+			*first = false;
+		}
+		value += n + (end ? 2 : 0);
+	}
+	return rc;
+}
+
+/* A text frame with the values of value (how: see id3w_strings). */
+static int id3w_text(struct buf *b, const char *id, const char *value,
+		     unsigned how)
+{
+	bool first = true;
+	size_t at;
+	int rc;
+
+	if (!value || !*value)
+		return 0;
+	rc = id3w_begin(b, id, &at);
+	if (!rc)
+		rc = buf_addch(b, 3);
+	if (!rc)
+		rc = id3w_strings(b, value, how, &first);
+	return rc ? rc : id3w_end(b, at, 0);
+}
+
+/* A number pair "n/total" (TRCK, TPOS); nothing when both are 0. */
+static int id3w_pair(struct buf *b, const char *id, int num, int total)
+{
+	char s[32];
+
+	num = MFS_MAX(num, 0);
+	total = MFS_MAX(total, 0);
+	if (!num && !total)
+		return 0;
+	if (total)
+		snprintf(s, sizeof(s), "%d/%d", num, total);
+	else
+		snprintf(s, sizeof(s), "%d", num);
+	return id3w_text(b, id, s, 0);
+}
+
+/* COMM or USLT: UTF-8, language "eng", description, one text. */
+static int id3w_comment(struct buf *b, const char *id, const char *desc,
+			const char *text)
+{
+	size_t at;
+	int rc;
+
+	if (!text || !*text)
+		return 0;
+	rc = id3w_begin(b, id, &at);
+	if (!rc)
+		rc = buf_add(b, "\3eng", 4);
+	if (!rc)
+		rc = id3w_utf8(b, desc, strlen(desc));
+	if (!rc)
+		rc = buf_addch(b, 0);
+	if (!rc)
+		rc = id3w_utf8(b, text, strlen(text));
+	return rc ? rc : id3w_end(b, at, 0);
+}
+
+static int id3w_named(struct buf *b, const struct formats_tags *t)
+{
+	char year[16];
+	const char *date = t->date;
+	int rc;
+
+	if ((!date || !*date) && t->year > 0) {
+		snprintf(year, sizeof(year), "%d", t->year);
+		date = year;
+	}
+	rc = id3w_text(b, "TIT2", t->title, 0);
+	if (!rc)
+		rc = id3w_text(b, "TPE1", t->artist, ID3W_SPLIT);
+	if (!rc)
+		rc = id3w_text(b, "TALB", t->album, 0);
+	if (!rc)
+		rc = id3w_text(b, "TPE2", t->album_artist, ID3W_SPLIT);
+	if (!rc)
+		rc = id3w_text(b, "TCON", t->genre, ID3W_SPLIT | ID3W_GENRE);
+	if (!rc)
+		rc = id3w_text(b, "TCOM", t->composer, ID3W_SPLIT);
+	if (!rc)
+		rc = id3w_text(b, "TDRC", date, 0);
+	if (!rc)
+		rc = id3w_pair(b, "TRCK", t->track, t->track_total);
+	if (!rc)
+		rc = id3w_pair(b, "TPOS", t->disc, t->disc_total);
+	if (!rc)
+		rc = id3w_comment(b, "COMM", "", t->comment);
+	if (!rc && t->compilation)
+		rc = id3w_text(b, "TCMP", "1", 0);
+	return rc;
+}
+
+/*
+ * The frame of extra tag i (target tg[i]), with the values of the later
+ * extra tags that go to the same frame (text frames only: COMM and USLT
+ * hold one text, later ones are dropped).
+ */
+static int id3w_extra(struct buf *b, const struct formats_tags *t, size_t i,
+		      const struct id3w_target *tg)
+{
+	bool first = true;
+	size_t at;
+	size_t j;
+	int rc;
+
+	if (tg[i].id[0] != 'T')
+		return id3w_comment(b, tg[i].id, tg[i].desc, t->extra[i].value);
+	rc = id3w_begin(b, tg[i].id, &at);
+	if (!rc)
+		rc = buf_addch(b, 3);
+	if (!rc && tg[i].desc) {
+		rc = id3w_utf8(b, tg[i].desc, strlen(tg[i].desc));
+		if (!rc)
+			rc = buf_addch(b, 0);
+	}
+	for (j = i; j < t->n_extra && !rc; j++)
+		if (tg[j].id[0] && id3w_same_target(&tg[i], &tg[j]))
+			rc = id3w_strings(b, t->extra[j].value, 0, &first);
+	return rc ? rc : id3w_end(b, at, 0);
+}
+
+/* The frames of the extra tags: one per target, in the order of keys. */
+static int id3w_extras(struct buf *b, const struct formats_tags *t)
+{
+	struct id3w_target *tg;
+	bool seen;
+	size_t i;
+	size_t j;
+	int rc = 0;
+
+	if (!t->n_extra)
+		return 0;
+	if (t->n_extra > ID3W_MAX_EXTRA)
+		return -EFBIG;
+	tg = calloc(t->n_extra, sizeof(*tg));
+	if (!tg)
+		return -ENOMEM;
+	/* an empty id: an extra tag without a value, left out */
+	for (i = 0; i < t->n_extra; i++)
+		if (t->extra[i].key && t->extra[i].value &&
+		    *t->extra[i].value)
+			id3w_target(t->extra[i].key, &tg[i]);
+	for (i = 0; i < t->n_extra && !rc; i++) {
+		seen = !tg[i].id[0];
+		for (j = 0; j < i && !seen; j++)
+			seen = tg[j].id[0] && id3w_same_target(&tg[i], &tg[j]);
+		if (!seen)
+			rc = id3w_extra(b, t, i, tg);
+	}
+	free(tg);
+	return rc;
+}
+
+/*
+ * The APIC frame up to the image: *len is the image size.  The MIME type
+ * is kept to printable ASCII; a type that ID3 does not define becomes 3.
+ */
+static int id3w_picture(struct buf *b, const struct formats_source *src,
+			const struct formats_picture *pic, size_t *at,
+			uint64_t *len)
+{
+	size_t i;
+	int rc;
+
+	*len = pic->data ? pic->data_len : pic->length;
+	if (!pic->data && (pic->offset > src->size ||
+			   pic->length > src->size - pic->offset))
+		return -EBADMSG;
+	if (*len > ID3W_MAX_PICTURE)
+		return -EFBIG;
+	rc = id3w_begin(b, "APIC", at);
+	if (!rc)
+		rc = buf_addch(b, 3);
+	for (i = 0; !rc && i < sizeof(pic->mime) && pic->mime[i]; i++)
+		rc = buf_addch(b, pic->mime[i] > 0x20 && pic->mime[i] < 0x7f ?
+					  pic->mime[i] : '?');
+	if (!rc)
+		rc = buf_addch(b, 0);
+	if (!rc)
+		rc = buf_addch(b, pic->type <= 20 ? (int)pic->type : 3);
+	if (!rc)
+		rc = buf_addch(b, 0);	/* empty description */
+	return rc ? rc : id3w_end(b, *at, *len);
+}
+
+/* Append the tag in b, then the picture bytes, then padding zeros. */
+static int id3w_emit(struct buf *b, const struct formats_picture *pic,
+		     uint64_t pic_len, size_t padding,
+		     struct formats_synth *out)
+{
+	uint64_t size = b->len - 10 + pic_len + padding;
+	uint8_t *zeros;
+	int rc;
+
+	if (size > ID3W_MAX_SIZE)
+		return -EFBIG;
+	memcpy(b->data, "ID3\4\0\0", 6);
+	id3w_syncsafe((uint8_t *)b->data + 6, (uint32_t)size);
+	rc = formats_synth_add_bytes(out, b->data, b->len);
+	if (!rc && pic_len && pic->data)
+		rc = formats_synth_add_bytes(out, pic->data, pic->data_len);
+	else if (!rc && pic_len)
+		rc = formats_synth_add_origin(out, pic->offset, pic->length);
+	if (rc || !padding)
+		return rc;
+	zeros = calloc(1, padding);
+	if (!zeros)
+		return -ENOMEM;
+	rc = formats_synth_add_bytes(out, zeros, padding);
+	free(zeros);
+	return rc;
+}
+
+/* NEEDSWORK: move this prototype to formats_i.h (shared with WAV's id3). */
+int formats_id3v24_write(const struct formats_source *src,
+			 const struct formats_tags *tags,
+			 const struct formats_picture *picture, size_t padding,
+			 struct formats_synth *out);
+
+/*
+ * Append to out the segments of an ID3v2.4 tag holding exactly tags and
+ * picture (NULL or not present: none; its bytes are a range of src or its
+ * data), followed by padding zero bytes.  0, -EBADMSG (a picture range
+ * outside src), -EFBIG (over FORMATS_MAX_TAG_BYTES of frames, a picture
+ * over 64 MiB), -ENOMEM.  On failure out may hold part of the tag.
+ */
+int formats_id3v24_write(const struct formats_source *src,
+			 const struct formats_tags *tags,
+			 const struct formats_picture *picture, size_t padding,
+			 struct formats_synth *out)
+{
+	struct buf b = BUF_INIT_MAX(FORMATS_MAX_TAG_BYTES);
+	static const uint8_t header[10];
+	uint64_t pic_len = 0;
+	size_t at;
+	int rc;
+
+	if (padding > FORMATS_MAX_TAG_BYTES)
+		return -EFBIG;
+	rc = buf_add(&b, header, sizeof(header));
+	if (!rc)
+		rc = id3w_named(&b, tags);
+	if (!rc)
+		rc = id3w_extras(&b, tags);
+	if (!rc && picture && picture->present &&
+	    (picture->data ? picture->data_len : picture->length))
+		rc = id3w_picture(&b, src, picture, &at, &pic_len);
+	if (!rc)
+		rc = id3w_emit(&b, picture, pic_len, padding, out);
+	buf_release(&b);
+	return rc;
+}

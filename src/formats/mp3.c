@@ -617,9 +617,45 @@ static int mp3_parse(struct formats_ctx *ctx)
 	return mpeg_info(ctx, pos, &h);
 }
 
+/* ---- synthesis --------------------------------------------------------- */
+
+/* from id3.c (NEEDSWORK: its prototype belongs in formats_i.h) */
+int formats_id3v24_write(const struct formats_source *src,
+			 const struct formats_tags *tags,
+			 const struct formats_picture *picture, size_t padding,
+			 struct formats_synth *out);
+
+/* Padding after the new tag: room for a tag editor to work in place. */
+#define MP3_SYNTH_PADDING ((size_t)4 << 10)
+
+/*
+ * A new ID3v2.4 tag, then the MPEG frames as they are (the Xing/LAME
+ * frame included).  The old ID3v2 tags, and the APEv2, Lyrics3 and ID3v1
+ * tags at the end, are outside [audio_start, audio_end) and so dropped.
+ */
+static int mp3_synthesize(const struct formats_source *src,
+			  const struct formats_meta *orig,
+			  const struct formats_tags *tags,
+			  const struct formats_picture *picture,
+			  struct formats_synth *out)
+{
+	int rc;
+
+	if (orig->kind != FORMATS_MP3 || orig->audio_start > orig->audio_end ||
+	    orig->audio_end > src->size)
+		return -EBADMSG;
+	rc = formats_id3v24_write(src, tags, picture, MP3_SYNTH_PADDING, out);
+	if (!rc)
+		rc = formats_synth_add_origin(out, orig->audio_start,
+					      orig->audio_end -
+						      orig->audio_start);
+	return rc;
+}
+
 const struct formats_ops formats_mp3_ops = {
 	.kind = FORMATS_MP3,
 	.name = "mp3",
 	.probe = mp3_probe,
 	.parse = mp3_parse,
+	.synthesize = mp3_synthesize,
 };
