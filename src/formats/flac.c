@@ -94,43 +94,82 @@ int formats_flac_picture(struct byte_reader *r, uint64_t body_len,
 
 /* ---- Vorbis comments --------------------------------------------------- */
 
-static int b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
+/*
+ * Base64 alphabet (standard and URL-safe) to 6-bit values; 0x40 marks
+ * whitespace (skipped), 0x80 anything else (the end of the data).
+ */
+static const uint8_t b64_table[256] = {
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x40, 0x40, 0x80, 0x80, 0x40, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x40, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x3e, 0x80, 0x3e, 0x80, 0x3f,
+	0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b,
+	0x3c, 0x3d, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+	0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
+	0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16,
+	0x17, 0x18, 0x19, 0x80, 0x80, 0x80, 0x80, 0x3f,
+	0x80, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20,
+	0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28,
+	0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30,
+	0x31, 0x32, 0x33, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+	0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+};
 
 /*
  * Decode base64 (whitespace ignored, stops at '=' or a bad byte) into a
- * new array of *out_len bytes.  Caller frees; NULL on ENOMEM.
+ * new array of *out_len bytes.  Four characters at a time while they are
+ * all plain alphabet (pictures are hundreds of KiB of it), one at a time
+ * otherwise.  Caller frees; NULL on ENOMEM.
  */
 static uint8_t *b64_decode(const uint8_t *p, size_t n, size_t *out_len)
 {
 	uint8_t *out = malloc(n / 4 * 3 + 3);
 	uint32_t acc = 0;
 	size_t len = 0;
-	size_t i;
+	size_t i = 0;
 	int bits = 0;
-	int v;
+	uint8_t v;
 
 	if (!out)
 		return NULL;
-	for (i = 0; i < n; i++) {
-		if (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')
+	while (i < n) {
+		if (bits == 0 && n - i >= 4 &&
+		    !((b64_table[p[i]] | b64_table[p[i + 1]] |
+		       b64_table[p[i + 2]] | b64_table[p[i + 3]]) & 0xc0)) {
+			acc = (uint32_t)b64_table[p[i]] << 18 |
+			      (uint32_t)b64_table[p[i + 1]] << 12 |
+			      (uint32_t)b64_table[p[i + 2]] << 6 |
+			      b64_table[p[i + 3]];
+			out[len++] = (uint8_t)(acc >> 16);
+			out[len++] = (uint8_t)(acc >> 8);
+			out[len++] = (uint8_t)acc;
+			i += 4;
 			continue;
-		v = b64_value(p[i]);
-		if (v < 0)
+		}
+		v = b64_table[p[i++]];
+		if (v & 0x80)
 			break;
-		acc = (acc << 6) | (uint32_t)v;
+		if (v & 0x40)
+			continue;
+		acc = (acc << 6) | v;
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
@@ -314,9 +353,515 @@ static int flac_parse(struct formats_ctx *ctx)
 	return 0;
 }
 
+/* ---- synthesis --------------------------------------------------------- */
+
+#define FLAC_PADDING 1
+#define FLAC_APPLICATION 2
+#define FLAC_SEEKTABLE 3
+#define FLAC_CUESHEET 5
+/* Largest block body: its length field has 24 bits. */
+#define FLAC_MAX_BODY 0xffffffu
+/* PADDING after the tags, so that a tagger can grow them in place. */
+#define FLAC_SYNTH_PADDING 1024u
+/* Longest vendor string kept from the origin's Vorbis comment. */
+#define FLAC_MAX_VENDOR 4096u
+/* Leading ID3v2 tags skipped, at most (as formats_parse does). */
+#define FLAC_MAX_ID3 8
+/* Bytes of an image looked at to guess a missing MIME type. */
+#define FLAC_SNIFF 16u
+
+static const uint8_t flac_zeros[FLAC_SYNTH_PADDING];
+
+/* A metadata block of the origin copied as it is. */
+struct flac_keep {
+	unsigned type;
+	uint64_t body;
+	uint32_t len;
+};
+
+/* A synthesis in progress. */
+struct flac_synth {
+	const struct formats_source *src;
+	struct formats_synth *out;
+	struct flac_keep info;		/* STREAMINFO (len 0: not seen) */
+	struct flac_keep *keep;		/* SEEKTABLE, APPLICATION, CUESHEET */
+	size_t n_keep;
+	bool seen_vc;
+	uint8_t vendor[FLAC_MAX_VENDOR];
+	uint32_t vendor_len;
+	bool have_vendor;
+	struct buf vc;			/* the new VORBIS_COMMENT body */
+	uint32_t n_comments;
+};
+
+/* Read exactly len bytes at off: 0, -EBADMSG if the file ends first. */
+static int flac_read(const struct formats_source *src, uint64_t off,
+		     void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	ssize_t n;
+
+	while (len) {
+		if (off >= src->size)
+			return -EBADMSG;
+		n = src->read_at(src->ctx, p, len, off);
+		if (n < 0)
+			return (int)n;
+		if (n == 0 || (size_t)n > len)
+			return -EBADMSG;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void flac_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void flac_put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* Where "fLaC" is: after the ID3v2 tags at the start, if any. */
+static int flac_find_start(const struct formats_source *src, uint64_t *start)
+{
+	uint8_t h[10];
+	uint64_t off = 0;
+	uint64_t size;
+	int i;
+	int rc;
+
+	for (i = 0; i < FLAC_MAX_ID3 && src->size - off >= sizeof(h); i++) {
+		rc = flac_read(src, off, h, sizeof(h));
+		if (rc)
+			return rc;
+		size = formats_id3v2_size(h, sizeof(h));
+		if (!size || size > src->size - off)
+			break;
+		off += size;
+	}
+	if (src->size - off < 4)
+		return -EBADMSG;
+	rc = flac_read(src, off, h, 4);
+	if (rc)
+		return rc;
+	if (memcmp(h, "fLaC", 4))
+		return -EBADMSG;
+	*start = off;
+	return 0;
+}
+
+/* The vendor string of the origin's first Vorbis comment, if it fits. */
+static int flac_read_vendor(struct flac_synth *fs, uint64_t body,
+			    uint32_t len)
+{
+	uint8_t h[4];
+	uint32_t vlen;
+	int rc;
+
+	if (len < 4)
+		return 0;
+	rc = flac_read(fs->src, body, h, 4);
+	if (rc)
+		return rc;
+	vlen = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+	       (uint32_t)h[3] << 24;
+	if (vlen > len - 4 || vlen > FLAC_MAX_VENDOR)
+		return 0;
+	rc = flac_read(fs->src, body + 4, fs->vendor, vlen);
+	if (rc)
+		return rc;
+	fs->vendor_len = vlen;
+	fs->have_vendor = true;
+	return 0;
+}
+
+/* Note a block of the origin: kept, its vendor string taken, or dropped. */
+static int flac_note_block(struct flac_synth *fs, unsigned type, uint64_t body,
+			   uint32_t len)
+{
+	struct flac_keep *k;
+
+	switch (type) {
+	case FLAC_STREAMINFO:
+		if (!fs->info.len && len >= 34) {
+			fs->info.type = type;
+			fs->info.body = body;
+			fs->info.len = len;
+		}
+		return 0;
+	case FLAC_VORBIS_COMMENT:
+		if (fs->seen_vc)
+			return 0;
+		fs->seen_vc = true;
+		return flac_read_vendor(fs, body, len);
+	case FLAC_SEEKTABLE:
+	case FLAC_APPLICATION:
+	case FLAC_CUESHEET:
+		k = realloc(fs->keep, (fs->n_keep + 1) * sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		fs->keep = k;
+		k[fs->n_keep].type = type;
+		k[fs->n_keep].body = body;
+		k[fs->n_keep].len = len;
+		fs->n_keep++;
+		return 0;
+	default:
+		return 0;	/* PADDING, PICTURE, reserved: replaced */
+	}
+}
+
+/* Walk the metadata blocks from off; they must end where audio starts. */
+static int flac_walk(struct flac_synth *fs, uint64_t off, uint64_t end)
+{
+	uint8_t h[4];
+	uint32_t len;
+	unsigned n;
+	int rc;
+
+	if (end > fs->src->size)
+		return -EBADMSG;
+	for (n = 0; off < end; n++) {
+		if (n >= FLAC_MAX_BLOCKS || end - off < 4)
+			return -EBADMSG;
+		rc = flac_read(fs->src, off, h, 4);
+		if (rc)
+			return rc;
+		len = (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+		if (len > end - off - 4)
+			return -EBADMSG;
+		rc = flac_note_block(fs, h[0] & 0x7f, off + 4, len);
+		if (rc)
+			return rc;
+		off += 4 + (uint64_t)len;
+		if ((h[0] & 0x80) && off != end)
+			return -EBADMSG;
+	}
+	return fs->info.len ? 0 : -EBADMSG;
+}
+
+/* One "KEY=value" comment. */
+static int vc_put(struct flac_synth *fs, const char *key, const char *value,
+		  size_t vlen)
+{
+	size_t klen = strlen(key);
+	uint8_t h[4];
+	int rc;
+
+	if (klen + 1 + vlen > FLAC_MAX_BODY)
+		return -EFBIG;
+	flac_put_le32(h, (uint32_t)(klen + 1 + vlen));
+	rc = buf_add(&fs->vc, h, 4);
+	if (!rc)
+		rc = buf_add(&fs->vc, key, klen);
+	if (!rc)
+		rc = buf_addch(&fs->vc, '=');
+	if (!rc)
+		rc = buf_add(&fs->vc, value, vlen);
+	if (!rc)
+		fs->n_comments++;
+	return rc;
+}
+
+/*
+ * The comments of a field: none for an absent or empty value; with split,
+ * one per value of a list joined with "; " (formats.h), as Vorbis comments
+ * hold several values of a field.
+ */
+static int vc_add(struct flac_synth *fs, const char *key, const char *value,
+		  bool split)
+{
+	const char *sep;
+	size_t n;
+	int rc;
+
+	if (!value)
+		return 0;
+	while (*value) {
+		sep = split ? strstr(value, "; ") : NULL;
+		n = sep ? (size_t)(sep - value) : strlen(value);
+		if (n) {
+			rc = vc_put(fs, key, value, n);
+			if (rc)
+				return rc;
+		}
+		value += n + (sep ? 2 : 0);
+	}
+	return 0;
+}
+
+static int vc_add_num(struct flac_synth *fs, const char *key, int v)
+{
+	char num[16];
+
+	if (v <= 0)
+		return 0;
+	snprintf(num, sizeof(num), "%d", v);
+	return vc_add(fs, key, num, false);
+}
+
+/*
+ * The Vorbis comment name of an extra tag: "TXXX:desc" from an ID3 tag
+ * becomes desc; NULL for a name Vorbis comments cannot hold or one that a
+ * named field or the picture already writes.
+ */
+static const char *vc_extra_key(const char *key)
+{
+	const char *p;
+
+	if (!strncmp(key, "TXXX:", 5))
+		key += 5;
+	if (!*key || formats_field_lookup(key) != FORMATS_F_NONE ||
+	    !strcasecmp(key, "METADATA_BLOCK_PICTURE") ||
+	    !strcasecmp(key, "COVERART"))
+		return NULL;
+	for (p = key; *p; p++)
+		if (*p < 0x20 || *p > 0x7d || *p == '=')
+			return NULL;
+	return key;
+}
+
+static int vc_build_fields(struct flac_synth *fs,
+			   const struct formats_tags *t)
+{
+	char year[16];
+	const char *date = t->date;
+	int rc;
+
+	if (!date && t->year > 0) {
+		snprintf(year, sizeof(year), "%d", t->year);
+		date = year;
+	}
+	rc = vc_add(fs, "TITLE", t->title, false);
+	if (!rc)
+		rc = vc_add(fs, "ARTIST", t->artist, true);
+	if (!rc)
+		rc = vc_add(fs, "ALBUM", t->album, false);
+	if (!rc)
+		rc = vc_add(fs, "ALBUMARTIST", t->album_artist, true);
+	if (!rc)
+		rc = vc_add(fs, "GENRE", t->genre, true);
+	if (!rc)
+		rc = vc_add(fs, "COMPOSER", t->composer, true);
+	if (!rc)
+		rc = vc_add(fs, "DATE", date, false);
+	if (!rc)
+		rc = vc_add(fs, "COMMENT", t->comment, false);
+	if (!rc)
+		rc = vc_add_num(fs, "TRACKNUMBER", t->track);
+	if (!rc)
+		rc = vc_add_num(fs, "TRACKTOTAL", t->track_total);
+	if (!rc)
+		rc = vc_add_num(fs, "DISCNUMBER", t->disc);
+	if (!rc)
+		rc = vc_add_num(fs, "DISCTOTAL", t->disc_total);
+	if (!rc && t->compilation)
+		rc = vc_add(fs, "COMPILATION", "1", false);
+	return rc;
+}
+
+/* The new VORBIS_COMMENT body in fs->vc. */
+static int vc_build(struct flac_synth *fs, const struct formats_tags *t)
+{
+	static const char vendor[] = "MusicFS";
+	const char *key;
+	uint8_t h[4];
+	size_t i;
+	int rc;
+
+	if (!fs->have_vendor) {
+		memcpy(fs->vendor, vendor, sizeof(vendor) - 1);
+		fs->vendor_len = sizeof(vendor) - 1;
+	}
+	flac_put_le32(h, fs->vendor_len);
+	rc = buf_add(&fs->vc, h, 4);
+	if (!rc)
+		rc = buf_add(&fs->vc, fs->vendor, fs->vendor_len);
+	if (!rc)
+		rc = buf_add(&fs->vc, "\0\0\0\0", 4);	/* count, set below */
+	if (!rc)
+		rc = vc_build_fields(fs, t);
+	for (i = 0; !rc && i < t->n_extra; i++) {
+		key = t->extra[i].key ? vc_extra_key(t->extra[i].key) : NULL;
+		if (key)
+			rc = vc_add(fs, key, t->extra[i].value, false);
+	}
+	if (rc)
+		return rc;
+	flac_put_le32((uint8_t *)fs->vc.data + 4 + fs->vendor_len,
+		      fs->n_comments);
+	return 0;
+}
+
+/* A block header: last flag, type, 24-bit length. */
+static int flac_add_header(struct flac_synth *fs, bool last, unsigned type,
+			   uint32_t len)
+{
+	uint8_t h[4];
+
+	h[0] = (uint8_t)((last ? 0x80 : 0) | type);
+	h[1] = (uint8_t)(len >> 16);
+	h[2] = (uint8_t)(len >> 8);
+	h[3] = (uint8_t)len;
+	return formats_synth_add_bytes(fs->out, h, 4);
+}
+
+static int flac_add_kept(struct flac_synth *fs, const struct flac_keep *k)
+{
+	int rc = flac_add_header(fs, false, k->type, k->len);
+
+	return rc ? rc : formats_synth_add_origin(fs->out, k->body, k->len);
+}
+
+/* The MIME type to write: the picture's, else guessed from its bytes. */
+static int flac_picture_mime(struct flac_synth *fs,
+			     const struct formats_picture *pic, char *mime,
+			     size_t size)
+{
+	struct formats_picture tmp = { 0 };
+	uint8_t head[FLAC_SNIFF];
+	size_t n;
+	int rc;
+
+	str_copy(mime, pic->mime, MFS_MIN(size, sizeof(pic->mime)));
+	if (mime[0])
+		return 0;
+	if (pic->data) {
+		formats_picture_sniff(&tmp, pic->data,
+				      MFS_MIN(pic->data_len, sizeof(head)));
+	} else {
+		n = (size_t)MFS_MIN(pic->length, sizeof(head));
+		rc = flac_read(fs->src, pic->offset, head, n);
+		if (rc)
+			return rc;
+		formats_picture_sniff(&tmp, head, n);
+	}
+	str_copy(mime, tmp.mime[0] ? tmp.mime : "image/", size);
+	return 0;
+}
+
+/* A PICTURE block; the image from pic->data or a range of the origin. */
+static int flac_add_picture(struct flac_synth *fs,
+			    const struct formats_picture *pic)
+{
+	uint64_t len = pic->data ? pic->data_len : pic->length;
+	char mime[sizeof(pic->mime)];
+	uint8_t h[32 + sizeof(mime)];
+	size_t mlen;
+	int rc;
+
+	if (!pic->data && (pic->offset > fs->src->size ||
+			   len > fs->src->size - pic->offset))
+		return -EBADMSG;
+	rc = flac_picture_mime(fs, pic, mime, sizeof(mime));
+	if (rc)
+		return rc;
+	mlen = strlen(mime);
+	if (len > FLAC_MAX_BODY - 32 - mlen)
+		return -EFBIG;
+	rc = flac_add_header(fs, false, FLAC_PICTURE,
+			     (uint32_t)(32 + mlen + len));
+	if (rc)
+		return rc;
+	memset(h, 0, sizeof(h));
+	flac_put_be32(h, pic->type);
+	flac_put_be32(h + 4, (uint32_t)mlen);
+	memcpy(h + 8, mime, mlen);
+	/* description, width, height, depth, colours: empty/unknown */
+	flac_put_be32(h + 8 + mlen + 20, (uint32_t)len);
+	rc = formats_synth_add_bytes(fs->out, h, 32 + mlen);
+	if (rc)
+		return rc;
+	if (pic->data)
+		return formats_synth_add_bytes(fs->out, pic->data, len);
+	return formats_synth_add_origin(fs->out, pic->offset, len);
+}
+
+static int flac_emit(struct flac_synth *fs, const struct formats_meta *orig,
+		     const struct formats_picture *pic)
+{
+	size_t i;
+	int rc;
+
+	rc = formats_synth_add_bytes(fs->out, "fLaC", 4);
+	if (!rc)
+		rc = flac_add_kept(fs, &fs->info);
+	for (i = 0; !rc && i < fs->n_keep; i++)
+		rc = flac_add_kept(fs, &fs->keep[i]);
+	if (!rc)
+		rc = flac_add_header(fs, false, FLAC_VORBIS_COMMENT,
+				     (uint32_t)fs->vc.len);
+	if (!rc)
+		rc = formats_synth_add_bytes(fs->out, fs->vc.data, fs->vc.len);
+	if (!rc && pic && pic->present && (pic->data ? pic->data_len :
+					   pic->length))
+		rc = flac_add_picture(fs, pic);
+	if (!rc)
+		rc = flac_add_header(fs, true, FLAC_PADDING,
+				     FLAC_SYNTH_PADDING);
+	if (!rc)
+		rc = formats_synth_add_bytes(fs->out, flac_zeros,
+					     sizeof(flac_zeros));
+	if (!rc)
+		rc = formats_synth_add_origin(fs->out, orig->audio_start,
+					      orig->audio_end -
+					      orig->audio_start);
+	return rc;
+}
+
+/*
+ * New metadata blocks: STREAMINFO, SEEKTABLE, APPLICATION and CUESHEET of
+ * the origin as they are, a new VORBIS_COMMENT (the origin's vendor
+ * string kept), the picture, PADDING last; then the origin's frames.  A
+ * leading ID3v2 tag is dropped.
+ */
+static int flac_synthesize(const struct formats_source *src,
+			   const struct formats_meta *orig,
+			   const struct formats_tags *tags,
+			   const struct formats_picture *picture,
+			   struct formats_synth *out)
+{
+	struct flac_synth *fs;
+	uint64_t start;
+	int rc;
+
+	if (orig->kind != FORMATS_FLAC || orig->audio_start > orig->audio_end ||
+	    orig->audio_end > src->size)
+		return -EBADMSG;
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	fs->src = src;
+	fs->out = out;
+	buf_init(&fs->vc, FLAC_MAX_BODY);
+	rc = flac_find_start(src, &start);
+	if (!rc)
+		rc = flac_walk(fs, start + 4, orig->audio_start);
+	if (!rc)
+		rc = vc_build(fs, tags);
+	if (!rc)
+		rc = flac_emit(fs, orig, picture);
+	buf_release(&fs->vc);
+	free(fs->keep);
+	free(fs);
+	return rc;
+}
+
 const struct formats_ops formats_flac_ops = {
 	.kind = FORMATS_FLAC,
 	.name = "flac",
 	.probe = flac_probe,
 	.parse = flac_parse,
+	.synthesize = flac_synthesize,
 };
