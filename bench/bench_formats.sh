@@ -20,7 +20,7 @@ noise_png() {	# noise_png SIDE OUT: an incompressible picture
 	ffmpeg -v error -y -f lavfi -i "nullsrc=s=$1x$1,geq=random(1)*255:random(1)*255:random(1)*255" \
 		-frames:v 1 "$2"
 }
-noise_png 280 "$work/c100.png"
+noise_png 190 "$work/c100.png"
 noise_png 660 "$work/c1m.png"
 comment=$($PY -c 'print("lyrics and notes " * 600)')	# ~10 KiB of tags
 tagged() {	# tagged COVER OUT: a 1 s file with tags and an embedded cover
@@ -66,6 +66,10 @@ PYEOF
 )
 verdict() { $PY -c "print('PASS' if ($1) else 'FAIL')"; }
 echo "== results"
+for ext in flac mp3 ogg; do
+	r=$(taskset -c 0 "$TOOL" parse 3 "$work"/lib/*."$ext" | awk '/files_per_s/ {print $2}')
+	echo "  parse $ext only: $r files/s"
+done
 echo "  parse: $mfs_rate files/s on one core ($((3 * ${#files[@]})) parses, $failed failed)   bar >= 20000 files/s: $(verdict "$mfs_rate >= 20000 and $failed == 0")"
 echo "         mutagen.File: $peer files/s   ratio MusicFS/mutagen: $($PY -c "print('%.1fx' % ($mfs_rate / $peer))")"
 
