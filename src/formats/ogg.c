@@ -285,32 +285,51 @@ static int ogg_parse(struct formats_ctx *ctx)
 #define OGG_VENDOR "MusicFS"
 #define OGG_PICTURE_KEY "METADATA_BLOCK_PICTURE="
 
-static uint32_t synth_crc_table[256];
+/* Slicing-by-8 tables: [k][i] is the CRC of byte i then k zero bytes. */
+static uint32_t synth_crc_table[8][256];
 static pthread_once_t synth_crc_once = PTHREAD_ONCE_INIT;
 
 static void synth_crc_init(void)
 {
 	uint32_t r;
-	size_t i;
+	size_t i, k;
 	int b;
 
 	for (i = 0; i < 256; i++) {
 		r = (uint32_t)i << 24;
 		for (b = 0; b < 8; b++)
 			r = r & 0x80000000u ? (r << 1) ^ 0x04c11db7u : r << 1;
-		synth_crc_table[i] = r;
+		synth_crc_table[0][i] = r;
 	}
+	for (k = 1; k < 8; k++)
+		for (i = 0; i < 256; i++) {
+			r = synth_crc_table[k - 1][i];
+			synth_crc_table[k][i] =
+				(r << 8) ^ synth_crc_table[0][r >> 24];
+		}
 }
 
-/* CRC-32 of Ogg: polynomial 0x04c11db7, MSB first, initial value 0. */
+/*
+ * CRC-32 of Ogg: polynomial 0x04c11db7, MSB first, initial value 0;
+ * eight bytes a step (a 1 MiB cover makes 1.4 MB of pages).
+ */
 static uint32_t synth_crc(const uint8_t *p, size_t len)
 {
-	uint32_t crc = 0;
-	size_t i;
+	const uint32_t(*t)[256] = synth_crc_table;
+	uint32_t crc = 0, c;
+	size_t i = 0;
 
 	pthread_once(&synth_crc_once, synth_crc_init);
-	for (i = 0; i < len; i++)
-		crc = (crc << 8) ^ synth_crc_table[((crc >> 24) ^ p[i]) & 0xff];
+	for (; i + 8 <= len; i += 8) {
+		c = crc ^ ((uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 |
+			   (uint32_t)p[i + 2] << 8 | p[i + 3]);
+		crc = t[7][c >> 24] ^ t[6][(c >> 16) & 0xff] ^
+		      t[5][(c >> 8) & 0xff] ^ t[4][c & 0xff] ^
+		      t[3][p[i + 4]] ^ t[2][p[i + 5]] ^ t[1][p[i + 6]] ^
+		      t[0][p[i + 7]];
+	}
+	for (; i < len; i++)
+		crc = (crc << 8) ^ t[0][((crc >> 24) ^ p[i]) & 0xff];
 	return crc;
 }
 
