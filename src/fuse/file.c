@@ -109,7 +109,7 @@ void mfs_fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_bufvec vec;
 		struct fuse_buf more[MFS_FUSE_MAX_PIECES - 1];
 	} bufs;
-	size_t n, i;
+	size_t n, i, total;
 	int rc;
 
 	(void)ino;
@@ -118,9 +118,15 @@ void mfs_fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return (void)fuse_reply_err(req, -rc);
 	if (n == 0)
 		return (void)fuse_reply_buf(req, NULL, 0);
-	for (i = 0; i < n; i++)
+	for (i = 0, total = 0; i < n; i++) {
+		total += pieces[i].len;
+		/* pieces without a descriptor (remote, renumbered Ogg
+		 * pages) and ranges over many segments are copied */
 		if (!pieces[i].mem && pieces[i].fd < 0)
 			return read_copy(req, vf, size, off);
+	}
+	if (total < MFS_MIN((uint64_t)size, vfile_size(vf) - (uint64_t)off))
+		return read_copy(req, vf, size, off);
 	memset(&bufs, 0, sizeof(bufs));
 	bufs.vec.count = n;
 	for (i = 0; i < n; i++) {

@@ -1,14 +1,30 @@
 /*
  * vfile.c - segment lists and the one read path (see vfile.h).
+ *
+ * Ogg segments whose pages must be renumbered keep an index of their page
+ * offsets, built on the first read that needs it (one header read per
+ * page, once per open file), so that any range can be served by reading
+ * the whole pages that cover it, fixing them, and copying out the slice.
  */
 #include "common/mfs.h"
 #define MFS_LOG_MODULE MFS_LOGM_VFILE
 #include "log/log.h"
 #include "vfile/vfile.h"
 
+#include <pthread.h>
+
 enum vfile_seg_kind {
 	VFILE_SEG_BYTES,
 	VFILE_SEG_ORIGIN,
+	VFILE_SEG_OGG,		/* origin range of Ogg pages to renumber */
+};
+
+/* Where the pages of an Ogg segment start (relative to the segment). */
+struct vfile_pages {
+	pthread_mutex_t lock;
+	bool built;		/* protected by lock; offsets immutable after */
+	uint64_t *offsets;
+	size_t n;
 };
 
 struct vfile_seg {
@@ -17,6 +33,9 @@ struct vfile_seg {
 	uint64_t len;
 	uint64_t src;		/* origin: offset in the origin file */
 	const uint8_t *bytes;	/* bytes: the data */
+	uint32_t ogg_serial;	/* ogg: the stream and the renumbering */
+	int32_t ogg_delta;
+	struct vfile_pages *pages;
 };
 
 struct vfile {
@@ -62,6 +81,72 @@ int vfile_open_range(struct origin *o, const char *relpath, uint64_t off,
 	vf->segs[0].len = len;
 	vf->segs[0].src = off;
 	vf->size = len;
+	*out = vf;
+	return 0;
+}
+
+/* Fill segment i of vf from synthesized segment in (bytes at *mem). */
+static int synth_segment(struct vfile *vf, size_t i,
+			 const struct formats_segment *in, uint8_t **mem,
+			 uint64_t vstart)
+{
+	struct vfile_seg *seg = &vf->segs[i];
+
+	seg->vstart = vstart;
+	seg->len = in->length;
+	if (in->data) {
+		seg->kind = VFILE_SEG_BYTES;
+		memcpy(*mem, in->data, in->length);
+		seg->bytes = *mem;
+		*mem += in->length;
+		return 0;
+	}
+	seg->src = in->src_offset;
+	seg->kind = in->ogg_seq_delta ? VFILE_SEG_OGG : VFILE_SEG_ORIGIN;
+	if (seg->kind == VFILE_SEG_ORIGIN)
+		return 0;
+	seg->ogg_serial = in->ogg_serial;
+	seg->ogg_delta = in->ogg_seq_delta;
+	seg->pages = calloc(1, sizeof(*seg->pages));
+	if (!seg->pages)
+		return -ENOMEM;
+	pthread_mutex_init(&seg->pages->lock, NULL);
+	return 0;
+}
+
+int vfile_open_synth(struct origin *o, const char *relpath,
+		     const struct formats_synth *synth,
+		     struct origin_entry *stat_out, struct vfile **out)
+{
+	uint64_t vstart = 0;
+	struct vfile *vf;
+	uint8_t *mem;
+	size_t i, bytes = 0;
+	int rc = 0;
+
+	*out = NULL;
+	for (i = 0; i < synth->n_segs; i++)
+		if (synth->segs[i].data)
+			bytes += synth->segs[i].length;
+	vf = vfile_alloc(synth->n_segs ? synth->n_segs : 1);
+	if (!vf)
+		return -ENOMEM;
+	vf->n_segs = synth->n_segs;
+	vf->owned = malloc(bytes ? bytes : 1);
+	rc = vf->owned ? origin_file_open(o, relpath, &vf->file) : -ENOMEM;
+	if (!rc && stat_out)
+		rc = origin_file_stat(vf->file, stat_out);
+	mem = vf->owned;
+	for (i = 0; !rc && i < synth->n_segs; i++) {
+		rc = synth_segment(vf, i, &synth->segs[i], &mem, vstart);
+		vstart += synth->segs[i].length;
+	}
+	if (rc) {
+		vfile_close(vf);
+		return rc;
+	}
+	vf->fd = origin_file_fd(vf->file);
+	vf->size = vstart;
 	*out = vf;
 	return 0;
 }
@@ -122,8 +207,9 @@ int vfile_map(const struct vfile *vf, uint64_t off, size_t size,
 		struct vfile_piece *p;
 
 		if (count == max)
-			return -E2BIG;
+			break;
 		p = &pieces[count++];
+		p->seg = seg;
 		p->len = take;
 		p->fd = -1;
 		p->file = NULL;
@@ -132,7 +218,8 @@ int vfile_map(const struct vfile *vf, uint64_t off, size_t size,
 		if (seg->kind == VFILE_SEG_BYTES) {
 			p->mem = seg->bytes + in;
 		} else {
-			p->fd = vf->fd;
+			/* renumbered pages cannot be spliced as they are */
+			p->fd = seg->kind == VFILE_SEG_OGG ? -1 : vf->fd;
 			p->file = vf->file;
 			p->pos = seg->src + in;
 		}
@@ -143,6 +230,111 @@ int vfile_map(const struct vfile *vf, uint64_t off, size_t size,
 	return 0;
 }
 
+/* Offsets of the pages of an Ogg segment, built once. */
+static int ogg_pages(const struct vfile *vf, const struct vfile_seg *seg,
+		     const struct vfile_pages **out)
+{
+	struct vfile_pages *pg = seg->pages;
+	uint8_t head[27 + 255];
+	uint64_t pos = 0, body;
+	uint64_t *offs;
+	ssize_t got;
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&pg->lock);
+	while (!pg->built && !rc && pos < seg->len) {
+		got = origin_file_pread(vf->file, head, sizeof(head),
+					seg->src + pos);
+		if (got < 27 || memcmp(head, "OggS", 4) ||
+		    (size_t)got < 27u + head[26]) {
+			rc = -EIO;	/* the origin changed under us */
+			break;
+		}
+		for (body = 0, i = 0; i < head[26]; i++)
+			body += head[27 + i];
+		offs = realloc(pg->offsets, (pg->n + 1) * sizeof(*offs));
+		if (!offs) {
+			rc = -ENOMEM;
+			break;
+		}
+		pg->offsets = offs;
+		pg->offsets[pg->n++] = pos;
+		pos += 27 + head[26] + body;
+	}
+	if (!rc)
+		pg->built = true;
+	else
+		pg->n = 0;
+	pthread_mutex_unlock(&pg->lock);
+	*out = pg;
+	return rc;
+}
+
+/* Index of the page holding offset off of the segment (binary search). */
+static size_t page_at(const struct vfile_pages *pg, uint64_t off)
+{
+	size_t lo = 0, hi = pg->n;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pg->offsets[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Read len bytes at offset off of a renumbered Ogg segment into dst. */
+static ssize_t ogg_read(const struct vfile *vf, const struct vfile_seg *seg,
+			uint64_t off, size_t len, char *dst)
+{
+	const struct vfile_pages *pg;
+	uint64_t first, end;
+	size_t last;
+	uint8_t *buf;
+	ssize_t got;
+	int rc;
+
+	rc = ogg_pages(vf, seg, &pg);
+	if (rc)
+		return rc;
+	if (!pg->n)
+		return 0;
+	first = pg->offsets[page_at(pg, off)];
+	last = page_at(pg, off + len - 1);
+	end = last + 1 < pg->n ? pg->offsets[last + 1] : seg->len;
+	buf = malloc(end - first);
+	if (!buf)
+		return -ENOMEM;
+	got = origin_file_pread(vf->file, buf, end - first, seg->src + first);
+	rc = got == (ssize_t)(end - first)
+		     ? formats_ogg_fix_pages(buf, end - first, seg->ogg_serial,
+					     seg->ogg_delta)
+		     : -EIO;
+	if (!rc)
+		memcpy(dst, buf + (off - first), len);
+	free(buf);
+	return rc ? rc : (ssize_t)len;
+}
+
+/* Copy one piece into dst: bytes copied (short at a shrunk origin) or -errno. */
+static ssize_t read_piece(const struct vfile *vf, const struct vfile_piece *p,
+			  char *dst)
+{
+	const struct vfile_seg *seg = p->seg;
+
+	if (p->mem) {
+		memcpy(dst, p->mem, p->len);
+		return (ssize_t)p->len;
+	}
+	if (seg->kind == VFILE_SEG_OGG)
+		return ogg_read(vf, seg, p->pos - seg->src, p->len, dst);
+	return origin_file_pread(p->file, dst, p->len, p->pos);
+}
+
 ssize_t vfile_read(const struct vfile *vf, void *buf, size_t size,
 		   uint64_t off)
 {
@@ -151,31 +343,38 @@ ssize_t vfile_read(const struct vfile *vf, void *buf, size_t size,
 	ssize_t got;
 	int rc;
 
-	rc = vfile_map(vf, off, size, pieces, MFS_ARRAY_SIZE(pieces), &n);
-	if (rc)
-		return rc;
-	for (i = 0; i < n; i++) {
-		if (pieces[i].mem) {
-			memcpy((char *)buf + done, pieces[i].mem, pieces[i].len);
-			got = (ssize_t)pieces[i].len;
-		} else {
-			got = origin_file_pread(pieces[i].file,
-						(char *)buf + done,
-						pieces[i].len, pieces[i].pos);
+	while (done < size) {
+		rc = vfile_map(vf, off + done, size - done, pieces,
+			       MFS_ARRAY_SIZE(pieces), &n);
+		if (rc)
+			return rc;
+		if (n == 0)
+			break;	/* the end of the file */
+		for (i = 0; i < n; i++) {
+			got = read_piece(vf, &pieces[i], (char *)buf + done);
 			if (got < 0)
 				return got;
+			done += (size_t)got;
+			if ((size_t)got < pieces[i].len)
+				return (ssize_t)done;	/* origin got shorter */
 		}
-		done += (size_t)got;
-		if ((size_t)got < pieces[i].len)
-			break;	/* the origin file got shorter */
 	}
 	return (ssize_t)done;
 }
 
 void vfile_close(struct vfile *vf)
 {
+	size_t i;
+
 	if (!vf)
 		return;
+	for (i = 0; i < vf->n_segs; i++) {
+		if (!vf->segs[i].pages)
+			continue;
+		pthread_mutex_destroy(&vf->segs[i].pages->lock);
+		free(vf->segs[i].pages->offsets);
+		free(vf->segs[i].pages);
+	}
 	origin_file_close(vf->file);
 	free(vf->owned);
 	free(vf);

@@ -19,6 +19,7 @@
 #define MFS_VFILE_VFILE_H
 
 #include "common/mfs.h"
+#include "formats/formats.h"
 #include "origins/origins.h"
 
 struct vfile;
@@ -30,6 +31,7 @@ struct vfile_piece {
 	struct origin_file *file;	/* for pread when fd is -1 */
 	uint64_t pos;		/* offset in the origin file */
 	size_t len;
+	const void *seg;	/* vfile's own: the segment it comes from */
 };
 
 /*
@@ -42,6 +44,17 @@ int vfile_open_range(struct origin *o, const char *relpath, uint64_t off,
 		     uint64_t len, struct origin_entry *stat_out,
 		     struct vfile **out);
 
+/*
+ * A virtual file made of the segments of a synthesized file (see
+ * formats_synthesize): synthesized bytes are copied into the vfile,
+ * origin ranges are read from relpath in o.  Ranges of Ogg pages marked
+ * for renumbering are read whole pages at a time and fixed on the way
+ * (their pieces have no fd: vfile_read must serve them).
+ */
+int vfile_open_synth(struct origin *o, const char *relpath,
+		     const struct formats_synth *synth,
+		     struct origin_entry *stat_out, struct vfile **out);
+
 /* A virtual file made of data (ownership of data passes to the vfile). */
 int vfile_open_bytes(uint8_t *data, size_t len, struct vfile **out);
 
@@ -49,7 +62,9 @@ uint64_t vfile_size(const struct vfile *vf);
 
 /*
  * Map [off, off + size) to at most max pieces; *n receives their count.
- * Reads past the end are cut (n may be 0).
+ * Reads past the end are cut (n may be 0).  When the range spans more
+ * than max segments, the pieces cover only its beginning: the caller
+ * compares their total length with what it asked for.
  */
 int vfile_map(const struct vfile *vf, uint64_t off, size_t size,
 	      struct vfile_piece *pieces, size_t max, size_t *n);

@@ -1,18 +1,25 @@
 /*
  * synth_tool.c - run header synthesis on a file, for the round-trip tests.
  *
- *   synth_tool IN OUT [--keep-picture | --picture FILE MIME] [KEY=VALUE]...
+ *   synth_tool IN OUT [--via-vfile] [--keep-picture | --picture FILE MIME]
+ *              [KEY=VALUE]...
  *
  * Parses IN, synthesizes a file carrying exactly the given tags (KEY is a
  * field name of struct formats_tags - title artist album album_artist
  * genre composer date comment track track_total disc disc_total
  * compilation - or any other key, kept as an extra tag), and writes the
  * segments, in order, to OUT.  Ogg renumbering is applied as a reader
- * would see it.  Exit 0, or 1 with a message.
+ * would see it.  With --via-vfile the output is read through a vfile (the
+ * mount's read path) in odd-sized chunks instead.  Exit 0, or 1 with a
+ * message.
  */
 #include "common/mfs.h"
 #include "common/str.h"
 #include "formats/formats.h"
+#include "origins/origins.h"
+#include "vfile/vfile.h"
+
+#include <libgen.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -96,6 +103,40 @@ static int write_segment(int in, FILE *out, const struct formats_segment *s)
 	return rc;
 }
 
+/* Read the synthesized file through the mount's read path. */
+static int write_via_vfile(const char *in, const struct formats_synth *synth,
+			   FILE *out)
+{
+	char *dir_copy = strdup(in), *base_copy = strdup(in);
+	struct origin *o = NULL;
+	struct vfile *vf = NULL;
+	char chunk[4099];
+	uint64_t off = 0;
+	ssize_t n = 1;
+	int rc;
+
+	rc = dir_copy && base_copy
+		     ? origin_open_local("tool", dirname(dir_copy), 1, &o)
+		     : -ENOMEM;
+	if (!rc)
+		rc = vfile_open_synth(o, basename(base_copy), synth, NULL, &vf);
+	while (!rc && n > 0) {
+		n = vfile_read(vf, chunk, sizeof(chunk), off);
+		if (n < 0)
+			rc = (int)n;
+		else if (fwrite(chunk, 1, (size_t)n, out) != (size_t)n)
+			rc = -EIO;
+		off += n > 0 ? (uint64_t)n : 0;
+	}
+	if (!rc && off != vfile_size(vf))
+		rc = -EIO;
+	vfile_close(vf);
+	origin_free(o);
+	free(dir_copy);
+	free(base_copy);
+	return rc;
+}
+
 static int run(int argc, char **argv)
 {
 	struct formats_meta meta = { 0 }, next = { 0 };
@@ -104,6 +145,7 @@ static int run(int argc, char **argv)
 	struct formats_source src;
 	struct formats_synth synth;
 	struct stat st;
+	bool via_vfile = false;
 	FILE *out;
 	size_t i;
 	int fd, a, rc;
@@ -116,7 +158,9 @@ static int run(int argc, char **argv)
 	for (a = 3; !rc && a < argc; a++) {
 		char *eq = strchr(argv[a], '=');
 
-		if (!strcmp(argv[a], "--keep-picture")) {
+		if (!strcmp(argv[a], "--via-vfile")) {
+			via_vfile = true;
+		} else if (!strcmp(argv[a], "--keep-picture")) {
 			picp = meta.picture.present ? &meta.picture : NULL;
 		} else if (!strcmp(argv[a], "--picture") && a + 2 < argc) {
 			pic.present = true;
@@ -138,7 +182,9 @@ static int run(int argc, char **argv)
 		goto out;
 	out = fopen(argv[2], "wb");
 	rc = out ? 0 : -errno;
-	for (i = 0; !rc && i < synth.n_segs; i++)
+	if (!rc && via_vfile)
+		rc = write_via_vfile(argv[1], &synth, out);
+	for (i = 0; !rc && !via_vfile && i < synth.n_segs; i++)
 		rc = write_segment(fd, out, &synth.segs[i]);
 	if (out && fclose(out) && !rc)
 		rc = -EIO;
