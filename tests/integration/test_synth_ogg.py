@@ -366,3 +366,38 @@ def test_corpus(path, tmp_path):
     if ffprobe_warnings(path) == "":
         assert ffprobe_warnings(dst) == ""
         check_pages(dst, 3 if probe(path)["format"] == "ogg" else 2)
+
+
+@pytest.mark.parametrize("damage", ["id3v2-prefix", "trailing-junk",
+                                    "truncated"])
+def test_odd_layouts(files, tmp_path, damage):
+    """An ID3v2 tag before the stream (dropped: its tags are old), bytes
+    after the last page and a cut last page (copied as they are, outside
+    the renumbered range), with a header that grows by a page."""
+    data = files["vorbis"].read_bytes()
+    if damage == "id3v2-prefix":
+        body = b"TIT2" + struct.pack(">I", 6) + b"\0\0\x03hello"
+        data = b"ID3\x04\0\0" + bytes([0, 0, 0, len(body)]) + body + data
+    elif damage == "trailing-junk":
+        data += b"TAG" + b"x" * 125
+    else:
+        data = data[:-100]
+    src = tmp_path / "in.ogg"
+    src.write_bytes(data)
+    dst = tmp_path / "out.ogg"
+    title = "z" * 70000
+    synth(src, dst, [f"title={title}"])
+    out = dst.read_bytes()
+    assert out[:4] == b"OggS"
+    assert ffprobe_warnings(dst) == ""
+    assert audio_md5(dst) == audio_md5(src)
+    assert probe(dst)["tags"]["title"] == title
+    if damage == "trailing-junk":
+        assert out.endswith(b"TAG" + b"x" * 125)
+        out = out[:-128]
+    else:
+        assert mutagen_view(dst)[0] == {"title": [title]}
+    if damage == "truncated":
+        assert out.endswith(data[-1000:])
+    (tmp_path / "pages.ogg").write_bytes(out)
+    check_pages(tmp_path / "pages.ogg", 3)
