@@ -18,6 +18,10 @@
  *
  * Caveat: page CRCs are not checked; a damaged page ends the header
  * parse with what was read.
+ *
+ * Synthesis (ogg_synthesize) keeps the identification page, writes new
+ * pages for the comment packet (and the Vorbis setup packet, which shares
+ * them) and leaves the audio pages to be renumbered as they are read.
  */
 #include "common/mfs.h"
 #include "common/str.h"
@@ -356,7 +360,7 @@ struct ogg_synth {
 	uint64_t bos_len;
 	uint32_t serial;
 	uint32_t seq;		/* sequence number of the next new page */
-	unsigned want;		/* header packets: 3 (Vorbis) or 2 (Opus) */
+	unsigned want;		/* header packets: 3 Vorbis, 2 Opus */
 	unsigned packet;	/* index of the header packet being read */
 	bool mid;		/* the last page read ended inside a packet */
 	unsigned old_pages;	/* pages of the origin after the BOS page */
@@ -491,7 +495,7 @@ static int synth_bos(struct ogg_synth *s, uint64_t off)
 	return rc;
 }
 
-/* Append the segments [first, last) of pg's body to the setup packet. */
+/* Append bytes [from, to) of pg's body to the setup packet. */
 static int synth_take_setup(struct ogg_synth *s, const struct ogg_page *pg,
 			    size_t from, size_t to)
 {
