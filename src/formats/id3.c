@@ -1064,6 +1064,12 @@ static int id3w_text(struct buf *b, const char *id, const char *value,
 		rc = buf_addch(b, 3);
 	if (!rc)
 		rc = id3w_strings(b, value, how, &first);
+	if (!rc && first) {
+		/* nothing but separators: no frame */
+		b->len = at;
+		b->data[at] = '\0';
+		return 0;
+	}
 	return rc ? rc : id3w_end(b, at, 0);
 }
 
