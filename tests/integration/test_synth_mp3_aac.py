@@ -13,7 +13,9 @@ output is checked four ways:
 2. `ffprobe -v warning` prints nothing (but the one line ffmpeg prints for
    every ADTS file, input included: see ADTS_FFPROBE_NOTE);
 3. the decoded audio is bit-identical to the input's (ffmpeg's md5 muxer);
-4. `musicfs probe --json` reads back the same tags.
+4. `musicfs probe --json` reads back the same tags;
+
+and the output read through a vfile (synth_tool --via-vfile) is the same.
 
 The expected mapping of the tags to ID3v2.4 frames (EXPECTED_FRAMES) is
 what the writer in src/formats/id3.c documents: UTF-8 text frames, people
@@ -135,10 +137,13 @@ def _ffmpeg(*args):
                    check=True)
 
 
-def synth(src, dest, tags=None, picture=None, expect_rc=0):
+def synth(src, dest, tags=None, picture=None, expect_rc=0, vfile=False):
     """synth_tool SRC DEST [picture options] KEY=VALUE...  picture: None
-    (no picture), "keep", or (path, mime)."""
+    (no picture), "keep", or (path, mime).  vfile: read the output through
+    a vfile (the mount's read path), not segment by segment."""
     cmd = [str(synth_tool()), str(src), str(dest)]
+    if vfile:
+        cmd.append("--via-vfile")
     if picture == "keep":
         cmd.append("--keep-picture")
     elif picture:
@@ -377,6 +382,10 @@ def test_new_tags_keep_picture(gen, name, tmp_path, run_musicfs):
     synth(src, out, NEW_TAGS, "keep")
     check_output(run_musicfs, src, out, EXPECTED_FRAMES, EXPECTED_PROBE_TAGS,
                  EXPECTED_PROBE_EXTRA, input_picture(src))
+    # the same bytes through vfile, as a mount reads them
+    via = tmp_path / ("via" + src.suffix)
+    synth(src, via, NEW_TAGS, "keep", vfile=True)
+    assert via.read_bytes() == out.read_bytes()
 
 
 @pytest.mark.parametrize("name", GENERATED)
@@ -385,6 +394,9 @@ def test_new_tags_replace_picture(gen, name, tmp_path, run_musicfs):
     src = files[name]
     out = tmp_path / ("out" + src.suffix)
     synth(src, out, NEW_TAGS, (covers["big"], "image/png"))
+    via = tmp_path / ("via" + src.suffix)
+    synth(src, via, NEW_TAGS, (covers["big"], "image/png"), vfile=True)
+    assert via.read_bytes() == out.read_bytes()
     check_output(run_musicfs, src, out, EXPECTED_FRAMES, EXPECTED_PROBE_TAGS,
                  EXPECTED_PROBE_EXTRA, covers["big"].read_bytes())
     _, _, pics = id3_frames(out)
