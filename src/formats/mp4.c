@@ -14,6 +14,10 @@
  * Items: ©nam ©ART aART ©alb ©gen gnre ©wrt ©day ©cmt trkn disk cpil
  * covr are named fields; "----" freeform items are kept in extra as
  * "----:mean:name"; other text and integer items as their four characters.
+ *
+ * Synthesis (mp4_synthesize, at the end) writes the same items back: a new
+ * moov whose udta holds a new meta/ilst, everything else copied as origin
+ * ranges, chunk offsets shifted when the audio moves.
  */
 #include "common/mfs.h"
 #include "common/str.h"
@@ -1162,8 +1166,8 @@ static int mp4_emit_offsets(struct mp4_synth *s, const struct mp4_atom *a)
 	if (!p)
 		return -ENOMEM;
 	rc = mp4_read(s->src, a->body, p, (size_t)len);
-	count = (uint64_t)p[4] << 24 | p[5] << 16 | p[6] << 8 | p[7];
-	if (!rc && count > (len - 8) / width)
+	count = rc ? 0 : (uint64_t)p[4] << 24 | p[5] << 16 | p[6] << 8 | p[7];
+	if (count > (len - 8) / width)
 		rc = -EBADMSG;
 	for (i = 0; !rc && i < count; i++) {
 		uint8_t *e = p + 8 + i * width;
