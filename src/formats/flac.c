@@ -367,6 +367,8 @@ static int flac_parse(struct formats_ctx *ctx)
 #define FLAC_MAX_VENDOR 4096u
 /* Leading ID3v2 tags skipped, at most (as formats_parse does). */
 #define FLAC_MAX_ID3 8
+/* Size of an ID3v1 tag. */
+#define FLAC_ID3V1 128u
 /* Bytes of an image looked at to guess a missing MIME type. */
 #define FLAC_SNIFF 16u
 
@@ -387,6 +389,7 @@ struct flac_synth {
 	struct flac_keep *keep;		/* SEEKTABLE, APPLICATION, CUESHEET */
 	size_t n_keep;
 	bool seen_vc;
+	unsigned seen;			/* bit per type of the blocks kept */
 	uint8_t vendor[FLAC_MAX_VENDOR];
 	uint32_t vendor_len;
 	bool have_vendor;
@@ -506,8 +509,12 @@ static int flac_note_block(struct flac_synth *fs, unsigned type, uint64_t body,
 		fs->seen_vc = true;
 		return flac_read_vendor(fs, body, len);
 	case FLAC_SEEKTABLE:
-	case FLAC_APPLICATION:
 	case FLAC_CUESHEET:
+		if (fs->seen & (1u << type))
+			return 0;	/* one of each: the first */
+		fs->seen |= 1u << type;
+		/* fall through */
+	case FLAC_APPLICATION:
 		k = realloc(fs->keep, (fs->n_keep + 1) * sizeof(*k));
 		if (!k)
 			return -ENOMEM;
@@ -732,9 +739,15 @@ static int flac_picture_mime(struct flac_synth *fs,
 	struct formats_picture tmp = { 0 };
 	uint8_t head[FLAC_SNIFF];
 	size_t n;
+	size_t i;
+	size_t j = 0;
 	int rc;
 
-	str_copy(mime, pic->mime, MFS_MIN(size, sizeof(pic->mime)));
+	/* printable ASCII, as the FLAC format wants it */
+	for (i = 0; i < sizeof(pic->mime) && pic->mime[i] && j + 1 < size; i++)
+		if (pic->mime[i] >= 0x20 && pic->mime[i] < 0x7f)
+			mime[j++] = pic->mime[i];
+	mime[j] = '\0';
 	if (mime[0])
 		return 0;
 	if (pic->data) {
@@ -788,9 +801,29 @@ static int flac_add_picture(struct flac_synth *fs,
 	return formats_synth_add_origin(fs->out, pic->offset, len);
 }
 
+/*
+ * Where the frames end: before an ID3v1 tag that some taggers append to
+ * FLAC files (an old tag; the new file carries only the new one).
+ */
+static int flac_audio_end(struct flac_synth *fs,
+			  const struct formats_meta *orig, uint64_t *end)
+{
+	uint8_t tag[3];
+	int rc;
+
+	*end = orig->audio_end;
+	if (orig->audio_end - orig->audio_start < FLAC_ID3V1 + 4)
+		return 0;
+	rc = flac_read(fs->src, orig->audio_end - FLAC_ID3V1, tag, 3);
+	if (!rc && !memcmp(tag, "TAG", 3))
+		*end -= FLAC_ID3V1;
+	return rc;
+}
+
 static int flac_emit(struct flac_synth *fs, const struct formats_meta *orig,
 		     const struct formats_picture *pic)
 {
+	uint64_t end;
 	size_t i;
 	int rc;
 
@@ -814,17 +847,19 @@ static int flac_emit(struct flac_synth *fs, const struct formats_meta *orig,
 		rc = formats_synth_add_bytes(fs->out, flac_zeros,
 					     sizeof(flac_zeros));
 	if (!rc)
+		rc = flac_audio_end(fs, orig, &end);
+	if (!rc)
 		rc = formats_synth_add_origin(fs->out, orig->audio_start,
-					      orig->audio_end -
-					      orig->audio_start);
+					      end - orig->audio_start);
 	return rc;
 }
 
 /*
  * New metadata blocks: STREAMINFO, SEEKTABLE, APPLICATION and CUESHEET of
- * the origin as they are, a new VORBIS_COMMENT (the origin's vendor
- * string kept), the picture, PADDING last; then the origin's frames.  A
- * leading ID3v2 tag is dropped.
+ * the origin as they are (one SEEKTABLE and one CUESHEET, the first), a
+ * new VORBIS_COMMENT (the origin's vendor string kept), the picture,
+ * PADDING last; then the origin's frames.  A leading ID3v2 tag and a
+ * trailing ID3v1 tag are dropped.
  */
 static int flac_synthesize(const struct formats_source *src,
 			   const struct formats_meta *orig,

@@ -234,6 +234,12 @@ def inputs(tmp_path_factory):
     f["id3.flac"].write_bytes(_id3v24("ID3 in front") +
                               f["gen.flac"].read_bytes())
 
+    # an ID3v1 tag at the end (some taggers append one)
+    f["v1.flac"] = d / "v1.flac"
+    v1 = (b"TAG" + b"Old v1 title".ljust(30, b"\0") + b"\0" * 92 +
+          b"\0\x05\x0c")
+    assert len(v1) == 128
+    f["v1.flac"].write_bytes(f["gen.flac"].read_bytes() + v1)
     f["gen.wav"] = d / "gen.wav"       # RIFF INFO tags, from ffmpeg
     _ffmpeg(*sine, "-fflags", "+bitexact", "-ar", "22050", "-ac", "2", *OLD,
             f["gen.wav"])
@@ -350,10 +356,11 @@ def _want_pic(mode, inputs, src_has_cover):
 # Round trips
 
 @pytest.mark.parametrize("mode", ["keep", "replace", "remove"])
-@pytest.mark.parametrize("name", ["gen.flac", "id3.flac"])
+@pytest.mark.parametrize("name", ["gen.flac", "id3.flac", "v1.flac"])
 def test_flac_round_trip(inputs, tmp_path, name, mode):
     src, out = inputs[name], tmp_path / "out.flac"
     synth(src, out, _pic_args(mode, inputs) + tag_args(NEW))
+    assert out.read_bytes()[-128:-125] != b"TAG"
     pic = _want_pic(mode, inputs, True)
     check_flac(src, out, VORBIS, pic)
     assert _streaminfo(out) == _streaminfo(src)
