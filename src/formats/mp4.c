@@ -596,12 +596,13 @@ static bool mp4_probe(const struct formats_ctx *ctx MFS_UNUSED,
  * origin range, except moov, which is rebuilt.  Its children are copied as
  * they are except free (dropped), a meta directly under moov (QuickTime
  * style tags: dropped, it would carry the old tags) and udta, rebuilt from
- * its children other than meta and free plus a new meta (hdlr mdir/appl,
- * ilst, then free padding for later edits).  When audio data follows
- * moov, it moves by the change of moov's size: every chunk offset (stco,
- * co64) that points past the old moov is shifted; a 32-bit offset that
- * would overflow gives -EFBIG (no conversion to co64).  Fragmented files
- * (moof) give -ENOTSUP.
+ * its children other than meta, free and QuickTime text atoms (\xa9xxx)
+ * plus a new meta (hdlr mdir/appl, ilst, then free padding for later
+ * edits).  When audio data follows moov, it moves by the change of moov's
+ * size: every chunk offset (stco, co64) that points past the old moov is
+ * shifted; a 32-bit offset that would overflow gives -EFBIG (no conversion
+ * to co64).  Fragmented files (moof) give -ENOTSUP.  NEEDSWORK: an ilst in
+ * a trak's udta/meta (rare) is copied with the trak, old tags and all.
  */
 
 /* Padding after ilst, so that a tagger can grow the tags in place. */
@@ -1235,7 +1236,18 @@ static int mp4_emit_tree(struct mp4_synth *s, uint64_t off, uint64_t end,
 	return rc;
 }
 
-/* A udta: its children but meta and free; the new meta if first. */
+/*
+ * Children of udta that the new meta replaces: meta, free padding and
+ * QuickTime's text atoms (\xa9nam...), which readers such as ffmpeg take
+ * for tags too.
+ */
+static bool mp4_old_tag(const char *type)
+{
+	return !strcmp(type, "meta") || !strcmp(type, "free") ||
+	       (uint8_t)type[0] == 0xa9;
+}
+
+/* A udta: its children but the old tags; the new meta if first. */
 static int mp4_emit_udta(struct mp4_synth *s, const struct mp4_atom *udta,
 			 bool with_meta)
 {
@@ -1254,7 +1266,7 @@ static int mp4_emit_udta(struct mp4_synth *s, const struct mp4_atom *udta,
 		if (rc)
 			return rc;
 		off = a.end;
-		if (strcmp(a.type, "meta") && strcmp(a.type, "free"))
+		if (!mp4_old_tag(a.type))
 			rc = mp4_emit_origin(s, a.off, a.end - a.off);
 	}
 	if (!rc && with_meta)

@@ -442,6 +442,35 @@ def test_fragmented_is_not_supported(files, tmp_path):
     assert "not supported" in err, err
 
 
+def ffprobe_tags(path):
+    res = run(["ffprobe", "-v", "warning", "-of", "json", "-show_entries",
+               "format_tags", path])
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)["format"].get("tags", {})
+
+
+def test_quicktime_text_atoms_replaced(tmp_path):
+    """A QuickTime file (ffmpeg's .mov) keeps its tags as udta/\xa9nam...
+    text atoms: they go, so that readers such as ffmpeg see only the new
+    ilst."""
+    src = tmp_path / "in.mov"
+    res = run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+               "sine=frequency=440:duration=2", "-c:a", "aac", "-metadata",
+               "title=Old", "-metadata", "artist=Old artist", src])
+    assert res.returncode == 0, res.stderr
+    assert ffprobe_tags(src)["artist"] == "Old artist"
+    dst = tmp_path / "out.mov"
+    synth(src, dst, ["title=New", "album=Neu"])
+    tags = ffprobe_tags(dst)
+    assert tags["title"] == "New" and tags["album"] == "Neu"
+    assert "artist" not in tags
+    assert ffprobe_warnings(dst) == ""
+    assert audio_md5(dst) == audio_md5(src)
+    got, pic = mutagen_view(dst)
+    assert got == {"©nam": ["New"], "©alb": ["Neu"]} and pic is None
+    assert probe(dst)["tags"]["title"] == "New"
+
+
 def _corpus_mp4():
     return sorted(p for p in CORPUS.rglob("*")
                   if p.suffix.lower() in MP4_EXTS)
