@@ -1269,10 +1269,9 @@ static int mp4_emit_udta(struct mp4_synth *s, const struct mp4_atom *udta,
 		if (!mp4_old_tag(a.type))
 			rc = mp4_emit_origin(s, a.off, a.end - a.off);
 	}
+	/* bytes too few for an atom (QuickTime's terminator): dropped */
 	if (!rc && with_meta)
 		rc = mp4_emit_meta(s);
-	if (!rc && off < udta->end)
-		rc = mp4_emit_origin(s, off, udta->end - off);
 	if (rc || s->dry)
 		return rc;
 	if (s->size - start > UINT32_MAX)
@@ -1290,9 +1289,8 @@ static int mp4_emit_moov_body(struct mp4_synth *s, const struct mp4_atom *moov)
 	bool meta_done = false;
 	int rc = 0;
 
-	while (!rc && off < moov->end) {
-		if (moov->end - off < 8)
-			return mp4_emit_origin(s, off, moov->end - off);
+	/* bytes too few for an atom at the end (a terminator): dropped */
+	while (!rc && off < moov->end && moov->end - off >= 8) {
 		rc = mp4_synth_atom(s, off, moov->end, false, &a);
 		if (rc)
 			return rc;

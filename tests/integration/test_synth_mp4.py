@@ -442,6 +442,27 @@ def test_fragmented_is_not_supported(files, tmp_path):
     assert "not supported" in err, err
 
 
+def test_no_udta_and_a_terminator(files, tmp_path):
+    """moov last, with no udta and 4 zero bytes at its end: the new udta
+    is added, the terminator dropped (else it would hide the udta)."""
+    def strip(data):
+        moov = find(data, b"moov")[0]
+        udta = find(data, b"moov/udta")[0]
+        assert moov[0] + moov[2] == len(data)
+        data[udta[0]:udta[0] + udta[2]] = b"\0\0\0\0"
+        struct.pack_into(">I", data, moov[0], len(data) - moov[0])
+    src = tmp_path / "bare.m4a"
+    _patch(files["moov_last"], src, strip)
+    assert probe(src)["tags"]["title"] is None
+    dst = tmp_path / "out.m4a"
+    synth(src, dst, ["title=New", "track=2"])
+    got, pic = mutagen_view(dst)
+    assert got == {"©nam": ["New"], "trkn": [(2, 0)]} and pic is None
+    assert ffprobe_warnings(dst) == ""
+    assert audio_md5(dst) == audio_md5(src)
+    assert probe(dst)["tags"]["track"] == 2
+
+
 def ffprobe_tags(path):
     res = run(["ffprobe", "-v", "warning", "-of", "json", "-show_entries",
                "format_tags", path])
