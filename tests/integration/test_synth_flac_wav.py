@@ -212,6 +212,17 @@ def _append_chunk(path, cid, body):
     path.write_bytes(bytes(data))
 
 
+def _insert_before_data(path, cid, body):
+    """Add a chunk right before "data" (and fix the RIFF size)."""
+    data = bytearray(path.read_bytes())
+    pos = next(o - 8 for c, o, _ in _riff_chunks(bytes(data))
+               if c == b"data")
+    data[pos:pos] = (cid + struct.pack("<I", len(body)) + body +
+                     b"\0" * (len(body) & 1))
+    data[4:8] = struct.pack("<I", len(data) - 8)
+    path.write_bytes(bytes(data))
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """{name: path} of the generated inputs, and the covers."""
@@ -260,6 +271,8 @@ def inputs(tmp_path_factory):
             "-c:a", "pcm_u8", "-af", "atrim=end_sample=11999", *OLD,
             f["odd.wav"])
     _append_chunk(f["odd.wav"], b"abcd", b"xyz")
+    # a LIST chunk that is not INFO (odd, so padded) is kept
+    _insert_before_data(f["odd.wav"], b"LIST", b"adtlnote\x05\0\0\0ab")
     f["rf64.wav"] = d / "rf64.wav"
     _ffmpeg(*sine, "-fflags", "+bitexact", "-rf64", "always", *OLD,
             f["rf64.wav"])
@@ -318,10 +331,11 @@ def check_wav(src, out, want_frames, want_pic):
     assert ids.count(b"id3 ") <= 1 and b"ID3 " not in ids
     assert not any(c == b"LIST" and data[o:o + 4] == b"INFO"
                    for c, o, _ in chunks)
-    old = [c for c in _riff_chunks(src.read_bytes())
-           if c[0] not in (b"id3 ", b"ID3 ", b"LIST", b"data", b"ds64")]
-    kept = [c for c in chunks if c[0] not in (b"id3 ", b"data", b"ds64")]
     sdata = src.read_bytes()
+    old = [c for c in _riff_chunks(sdata)
+           if c[0] not in (b"id3 ", b"ID3 ", b"data", b"ds64") and
+           not (c[0] == b"LIST" and sdata[c[1]:c[1] + 4] == b"INFO")]
+    kept = [c for c in chunks if c[0] not in (b"id3 ", b"data", b"ds64")]
     assert [(c, sdata[o:o + n]) for c, o, n in old] == \
         [(c, data[o:o + n]) for c, o, n in kept]
     tags = _id3_chunk_tags(data, chunks)
