@@ -245,6 +245,11 @@ def inputs(tmp_path_factory):
     f["id3.flac"].write_bytes(_id3v24("ID3 in front") +
                               f["gen.flac"].read_bytes())
 
+    # SEEKTABLE (a placeholder point) and two APPLICATION blocks
+    f["blocks.flac"] = d / "blocks.flac"
+    f["blocks.flac"].write_bytes(_with_blocks(
+        f["gen.flac"].read_bytes(),
+        [(2, b"mfs1appl"), (3, SEEK), (2, b"mfs2")]))
     # an ID3v1 tag at the end (some taggers append one)
     f["v1.flac"] = d / "v1.flac"
     v1 = (b"TAG" + b"Old v1 title".ljust(30, b"\0") + b"\0" * 92 +
@@ -309,6 +314,32 @@ def check_flac(src, out, want_vorbis, want_pic):
         assert p.mime == "image/png"
 
 
+def _flac_blocks(data):
+    """[(type, last, body)] of the metadata blocks of a FLAC file."""
+    pos = data.index(b"fLaC") + 4
+    out = []
+    while True:
+        h = data[pos]
+        n = int.from_bytes(data[pos + 1:pos + 4], "big")
+        out.append((h & 0x7f, bool(h & 0x80), data[pos + 4:pos + 4 + n]))
+        pos += 4 + n
+        if h & 0x80:
+            return out
+
+
+SEEK = b"\xff" * 8 + b"\0" * 10      # a placeholder seek point
+
+
+def _with_blocks(data, blocks):
+    """data (a FLAC file) with blocks [(type, body)] after STREAMINFO."""
+    pos = data.index(b"fLaC") + 4
+    assert data[pos] == 0       # STREAMINFO, not last
+    pos += 4 + 34
+    extra = b"".join(bytes([t]) + len(b).to_bytes(3, "big") + b
+                     for t, b in blocks)
+    return data[:pos] + extra + data[pos:]
+
+
 def _streaminfo(path):
     data = path.read_bytes()
     pos = data.index(b"fLaC") + 4
@@ -370,7 +401,8 @@ def _want_pic(mode, inputs, src_has_cover):
 # Round trips
 
 @pytest.mark.parametrize("mode", ["keep", "replace", "remove"])
-@pytest.mark.parametrize("name", ["gen.flac", "id3.flac", "v1.flac"])
+@pytest.mark.parametrize("name", ["gen.flac", "id3.flac", "v1.flac",
+                                  "blocks.flac"])
 def test_flac_round_trip(inputs, tmp_path, name, mode):
     src, out = inputs[name], tmp_path / "out.flac"
     synth(src, out, _pic_args(mode, inputs) + tag_args(NEW))
@@ -395,6 +427,26 @@ def test_wav_round_trip(inputs, tmp_path, name, mode):
     check_common(src, out, PROBE_TAGS,
                  {"TXXX:MUSICBRAINZ_TRACKID": MBID,
                   "TXXX:REPLAYGAIN_TRACK_GAIN": "-6.50 dB"}, pic)
+
+
+def test_flac_blocks_kept(inputs, tmp_path):
+    """STREAMINFO first, then SEEKTABLE (one), APPLICATION blocks as they
+    were; the new VORBIS_COMMENT, PICTURE, and PADDING last."""
+    src, out = tmp_path / "in.flac", tmp_path / "out.flac"
+    # a SEEKTABLE before the one there, which the format does not allow:
+    # the first is kept
+    src.write_bytes(_with_blocks(inputs["blocks.flac"].read_bytes(),
+                                 [(3, SEEK + SEEK)]))
+    synth(src, out, ["--keep-picture", "title=T"])
+    blocks = _flac_blocks(src.read_bytes())
+    got = _flac_blocks(out.read_bytes())
+    kept = [(t, b) for t, _, b in blocks if t in (0, 2, 3)]
+    assert [t for t, _ in kept] == [0, 3, 2, 3, 2]
+    del kept[3]     # the second SEEKTABLE of the chain goes
+    assert [(t, b) for t, _, b in got[:len(kept)]] == kept
+    assert [t for t, _, _ in got[len(kept):]] == [4, 6, 1]
+    assert [last for _, last, _ in got] == [False] * (len(got) - 1) + [True]
+    assert got[-1][2] == bytes(len(got[-1][2]))
 
 
 def test_wav_odd_chunks_are_padded(inputs, tmp_path):
