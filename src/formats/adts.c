@@ -226,12 +226,6 @@ out:
 
 /* ---- synthesis --------------------------------------------------------- */
 
-/* from id3.c (NEEDSWORK: its prototype belongs in formats_i.h) */
-int formats_id3v24_write(const struct formats_source *src,
-			 const struct formats_tags *tags,
-			 const struct formats_picture *picture, size_t padding,
-			 struct formats_synth *out);
-
 /* Padding after the new tag: room for a tag editor to work in place. */
 #define ADTS_SYNTH_PADDING ((size_t)4 << 10)
 

@@ -117,6 +117,18 @@ int formats_synth_add_bytes(struct formats_synth *out, const void *p,
 int formats_synth_add_origin(struct formats_synth *out, uint64_t offset,
 			     uint64_t length);
 
+/*
+ * Append the segments of an ID3v2.4 tag holding exactly tags and picture
+ * (NULL or not present: none; its bytes are a range of src or its data),
+ * followed by padding zero bytes (id3.c; MP3, ADTS and WAV's "id3 "
+ * chunk use it).  0, -EBADMSG, -EFBIG, -ENOMEM; on failure out may hold
+ * part of the tag.
+ */
+int formats_id3v24_write(const struct formats_source *src,
+			 const struct formats_tags *tags,
+			 const struct formats_picture *picture, size_t padding,
+			 struct formats_synth *out);
+
 extern const struct formats_ops formats_flac_ops;
 extern const struct formats_ops formats_mp3_ops;
 extern const struct formats_ops formats_adts_ops;

@@ -1265,12 +1265,6 @@ static int id3w_emit(struct buf *b, const struct formats_picture *pic,
 	return rc;
 }
 
-/* NEEDSWORK: move this prototype to formats_i.h (shared with WAV's id3). */
-int formats_id3v24_write(const struct formats_source *src,
-			 const struct formats_tags *tags,
-			 const struct formats_picture *picture, size_t padding,
-			 struct formats_synth *out);
-
 /*
  * Append to out the segments of an ID3v2.4 tag holding exactly tags and
  * picture (NULL or not present: none; its bytes are a range of src or its

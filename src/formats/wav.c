@@ -322,12 +322,6 @@ static uint64_t wav_le64(const uint8_t *p)
 
 /* ---- the "id3 " chunk ---- */
 
-/* from id3.c (NEEDSWORK: its prototype belongs in formats_i.h) */
-int formats_id3v24_write(const struct formats_source *src,
-			 const struct formats_tags *tags,
-			 const struct formats_picture *picture, size_t padding,
-			 struct formats_synth *out);
-
 /*
  * The "id3 " chunk: an ID3v2.4 tag with every field, the extra tags (INFO
  * items such as ISFT too, as TXXX) and the picture.
