@@ -189,10 +189,11 @@ int formats_synthesize(const struct formats_source *src,
 void formats_synth_release(struct formats_synth *synth);
 
 /*
- * Renumber Ogg pages in place: buf holds len bytes made of whole pages;
- * every page of logical stream serial gets delta added to its sequence
- * number and its CRC recomputed.  0, or -EBADMSG if buf is not whole
- * pages.
+ * Renumber Ogg pages in place: buf holds len bytes starting at a page
+ * boundary; every whole page of logical stream serial gets delta added to
+ * its sequence number and its CRC recomputed.  Bytes that are not a page
+ * (a damaged stretch) are left as they are, up to the next "OggS".
+ * Returns 0.
  */
 int formats_ogg_fix_pages(uint8_t *buf, size_t len, uint32_t serial,
 			  int32_t delta);

@@ -74,12 +74,21 @@ int formats_ogg_fix_pages(uint8_t *buf, size_t len, uint32_t serial,
 			  int32_t delta)
 {
 	struct byte_reader r;
+	const uint8_t *next;
 	size_t pos = 0, n;
 
 	while (pos < len) {
 		n = page_length(buf + pos, len - pos);
-		if (!n)
-			return -EBADMSG;
+		if (!n) {
+			/*
+			 * Not a page (a damaged stretch of the file): leave
+			 * it as it is and carry on at the next capture
+			 * pattern, as a player resynchronizes.
+			 */
+			next = memmem(buf + pos + 1, len - pos - 1, "OggS", 4);
+			pos = next ? (size_t)(next - buf) : len;
+			continue;
+		}
 		byte_reader_init(&r, buf + pos + 14, 8);
 		if (byte_reader_le32(&r) == serial) {
 			uint32_t seq = byte_reader_le32(&r);

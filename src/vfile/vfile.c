@@ -230,6 +230,38 @@ int vfile_map(const struct vfile *vf, uint64_t off, size_t size,
 	return 0;
 }
 
+/*
+ * The offset (in the segment) of the next "OggS" after pos, or the end of
+ * the segment: where pages start again after a damaged stretch.
+ */
+static int next_capture(const struct vfile *vf, const struct vfile_seg *seg,
+			uint64_t pos, uint64_t *next)
+{
+	uint8_t buf[65536];
+	const uint8_t *hit;
+	uint64_t at = pos + 1;
+	ssize_t got;
+
+	while (at < seg->len) {
+		got = origin_file_pread(vf->file, buf,
+					(size_t)MFS_MIN((uint64_t)sizeof(buf),
+							seg->len - at),
+					seg->src + at);
+		if (got < 0)
+			return (int)got;
+		if (got < 4)
+			break;
+		hit = memmem(buf, (size_t)got, "OggS", 4);
+		if (hit) {
+			*next = at + (uint64_t)(hit - buf);
+			return 0;
+		}
+		at += (uint64_t)got - 3;	/* a pattern across the edge */
+	}
+	*next = seg->len;
+	return 0;
+}
+
 /* Offsets of the pages of an Ogg segment, built once. */
 static int ogg_pages(const struct vfile *vf, const struct vfile_seg *seg,
 		     const struct vfile_pages **out)
@@ -246,13 +278,10 @@ static int ogg_pages(const struct vfile *vf, const struct vfile_seg *seg,
 	while (!pg->built && !rc && pos < seg->len) {
 		got = origin_file_pread(vf->file, head, sizeof(head),
 					seg->src + pos);
-		if (got < 27 || memcmp(head, "OggS", 4) ||
-		    (size_t)got < 27u + head[26]) {
-			rc = -EIO;	/* the origin changed under us */
+		if (got < 0) {
+			rc = (int)got;
 			break;
 		}
-		for (body = 0, i = 0; i < head[26]; i++)
-			body += head[27 + i];
 		offs = realloc(pg->offsets, (pg->n + 1) * sizeof(*offs));
 		if (!offs) {
 			rc = -ENOMEM;
@@ -260,6 +289,15 @@ static int ogg_pages(const struct vfile *vf, const struct vfile_seg *seg,
 		}
 		pg->offsets = offs;
 		pg->offsets[pg->n++] = pos;
+		if (got < 27 || memcmp(head, "OggS", 4) ||
+		    (size_t)got < 27u + head[26]) {
+			/* a damaged stretch: a boundary of its own, passed
+			 * through untouched (see formats_ogg_fix_pages) */
+			rc = next_capture(vf, seg, pos, &pos);
+			continue;
+		}
+		for (body = 0, i = 0; i < head[26]; i++)
+			body += head[27 + i];
 		pos += 27 + head[26] + body;
 	}
 	if (!rc)

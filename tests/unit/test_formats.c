@@ -2915,6 +2915,41 @@ static int teardown(void **state)
 	return rc;
 }
 
+/* A minimal Ogg page: serial 7, sequence seq, one 3-byte segment. */
+static size_t make_page(uint8_t *p, uint32_t seq)
+{
+	memset(p, 0, 31);
+	memcpy(p, "OggS", 4);
+	p[14] = 7;
+	p[18] = (uint8_t)seq;
+	p[26] = 1;	/* one lacing value */
+	p[27] = 3;
+	memcpy(p + 28, "abc", 3);
+	return 31;
+}
+
+/* Found by fuzz_synth: a damaged stretch between pages is left as it is. */
+static void test_ogg_fix_pages_skips_damage(void **state)
+{
+	uint8_t buf[80];
+	size_t n;
+
+	(void)state;
+	n = make_page(buf, 5);
+	memcpy(buf + n, "junk-not-a-page", 15);
+	n += 15;
+	n += make_page(buf + n, 6);
+	assert_int_equal(formats_ogg_fix_pages(buf, n, 7, 2), 0);
+	assert_int_equal(buf[18], 7);
+	assert_memory_equal(buf + 31, "junk-not-a-page", 15);
+	assert_int_equal(buf[46 + 18], 8);
+	/* CRCs were written (non-zero) for both pages */
+	assert_true(buf[22] | buf[23] | buf[24] | buf[25]);
+	assert_true(buf[46 + 22] | buf[46 + 23] | buf[46 + 24] | buf[46 + 25]);
+	/* a truncated last page stays as it is too */
+	assert_int_equal(formats_ogg_fix_pages(buf, 40, 7, 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2956,6 +2991,7 @@ int main(void)
 		cmocka_unit_test(test_fuzz_double_bom),
 		cmocka_unit_test(test_fuzz_trailer_claim),
 		cmocka_unit_test(test_fuzz_empty_unsync_frame),
+		cmocka_unit_test(test_ogg_fix_pages_skips_damage),
 		cmocka_unit_test(test_corpus),
 	};
 
