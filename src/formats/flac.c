@@ -397,28 +397,6 @@ struct flac_synth {
 	uint32_t n_comments;
 };
 
-/* Read exactly len bytes at off: 0, -EBADMSG if the file ends first. */
-static int flac_read(const struct formats_source *src, uint64_t off,
-		     void *buf, size_t len)
-{
-	uint8_t *p = buf;
-	ssize_t n;
-
-	while (len) {
-		if (off >= src->size)
-			return -EBADMSG;
-		n = src->read_at(src->ctx, p, len, off);
-		if (n < 0)
-			return (int)n;
-		if (n == 0 || (size_t)n > len)
-			return -EBADMSG;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void flac_put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
@@ -445,7 +423,7 @@ static int flac_find_start(const struct formats_source *src, uint64_t *start)
 	int rc;
 
 	for (i = 0; i < FLAC_MAX_ID3 && src->size - off >= sizeof(h); i++) {
-		rc = flac_read(src, off, h, sizeof(h));
+		rc = formats_read_exact(src, off, h, sizeof(h));
 		if (rc)
 			return rc;
 		size = formats_id3v2_size(h, sizeof(h));
@@ -455,7 +433,7 @@ static int flac_find_start(const struct formats_source *src, uint64_t *start)
 	}
 	if (src->size - off < 4)
 		return -EBADMSG;
-	rc = flac_read(src, off, h, 4);
+	rc = formats_read_exact(src, off, h, 4);
 	if (rc)
 		return rc;
 	if (memcmp(h, "fLaC", 4))
@@ -474,14 +452,14 @@ static int flac_read_vendor(struct flac_synth *fs, uint64_t body,
 
 	if (len < 4)
 		return 0;
-	rc = flac_read(fs->src, body, h, 4);
+	rc = formats_read_exact(fs->src, body, h, 4);
 	if (rc)
 		return rc;
 	vlen = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
 	       (uint32_t)h[3] << 24;
 	if (vlen > len - 4 || vlen > FLAC_MAX_VENDOR)
 		return 0;
-	rc = flac_read(fs->src, body + 4, fs->vendor, vlen);
+	rc = formats_read_exact(fs->src, body + 4, fs->vendor, vlen);
 	if (rc)
 		return rc;
 	fs->vendor_len = vlen;
@@ -542,7 +520,7 @@ static int flac_walk(struct flac_synth *fs, uint64_t off, uint64_t end)
 	for (n = 0; off < end; n++) {
 		if (n >= FLAC_MAX_BLOCKS || end - off < 4)
 			return -EBADMSG;
-		rc = flac_read(fs->src, off, h, 4);
+		rc = formats_read_exact(fs->src, off, h, 4);
 		if (rc)
 			return rc;
 		len = (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
@@ -755,7 +733,7 @@ static int flac_picture_mime(struct flac_synth *fs,
 				      MFS_MIN(pic->data_len, sizeof(head)));
 	} else {
 		n = (size_t)MFS_MIN(pic->length, sizeof(head));
-		rc = flac_read(fs->src, pic->offset, head, n);
+		rc = formats_read_exact(fs->src, pic->offset, head, n);
 		if (rc)
 			return rc;
 		formats_picture_sniff(&tmp, head, n);
@@ -814,7 +792,7 @@ static int flac_audio_end(struct flac_synth *fs,
 	*end = orig->audio_end;
 	if (orig->audio_end - orig->audio_start < FLAC_ID3V1 + 4)
 		return 0;
-	rc = flac_read(fs->src, orig->audio_end - FLAC_ID3V1, tag, 3);
+	rc = formats_read_exact(fs->src, orig->audio_end - FLAC_ID3V1, tag, 3);
 	if (!rc && !memcmp(tag, "TAG", 3))
 		*end -= FLAC_ID3V1;
 	return rc;

@@ -118,6 +118,14 @@ int formats_synth_add_origin(struct formats_synth *out, uint64_t offset,
 			     uint64_t length);
 
 /*
+ * Read exactly len bytes at off of the file behind src (synthesis reads
+ * what the parse located).  0, -EBADMSG if the file ends first, or the
+ * -errno of the read.
+ */
+int formats_read_exact(const struct formats_source *src, uint64_t off,
+		       void *buf, size_t len);
+
+/*
  * Append the segments of an ID3v2.4 tag holding exactly tags and picture
  * (NULL or not present: none; its bytes are a range of src or its data),
  * followed by padding zero bytes (id3.c; MP3, ADTS and WAV's "id3 "

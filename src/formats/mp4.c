@@ -655,28 +655,6 @@ static void mp4_put_be64(uint8_t *p, uint64_t v)
 	mp4_put_be32(p + 4, (uint32_t)v);
 }
 
-/* Read exactly len bytes at off: 0, -EBADMSG if the file ends first. */
-static int mp4_read(const struct formats_source *src, uint64_t off, void *buf,
-		    size_t len)
-{
-	uint8_t *p = buf;
-	ssize_t n;
-
-	while (len) {
-		if (off >= src->size)
-			return -EBADMSG;
-		n = src->read_at(src->ctx, p, len, off);
-		if (n < 0)
-			return (int)n;
-		if (n == 0 || (size_t)n > len)
-			return -EBADMSG;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * The atom at off inside [off, end), strictly: -EBADMSG when its size is
  * below its header or runs past end.  Size 0 ("to the end") only where
@@ -692,7 +670,7 @@ static int mp4_synth_atom(struct mp4_synth *s, uint64_t off, uint64_t end,
 
 	if (end - off < 8 || ++s->atoms > MP4_MAX_ATOMS)
 		return -EBADMSG;
-	rc = mp4_read(s->src, off, h, end - off < 16 ? 8 : 16);
+	rc = formats_read_exact(s->src, off, h, end - off < 16 ? 8 : 16);
 	if (rc)
 		return rc;
 	size = (uint64_t)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
@@ -1033,7 +1011,7 @@ static int mp4_cover_type(struct mp4_synth *s, uint32_t *type)
 		if (pic->data) {
 			memcpy(head, pic->data, n);
 		} else {
-			rc = mp4_read(s->src, pic->offset, head, n);
+			rc = formats_read_exact(s->src, pic->offset, head, n);
 			if (rc)
 				return rc;
 		}
@@ -1166,7 +1144,7 @@ static int mp4_emit_offsets(struct mp4_synth *s, const struct mp4_atom *a)
 	p = malloc((size_t)len);
 	if (!p)
 		return -ENOMEM;
-	rc = mp4_read(s->src, a->body, p, (size_t)len);
+	rc = formats_read_exact(s->src, a->body, p, (size_t)len);
 	count = rc ? 0 : (uint64_t)p[4] << 24 | p[5] << 16 | p[6] << 8 | p[7];
 	if (count > (len - 8) / width)
 		rc = -EBADMSG;

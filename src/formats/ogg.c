@@ -377,28 +377,6 @@ struct ogg_packet_ref {
 	size_t len;
 };
 
-/* Read exactly len bytes at off; -EBADMSG when the file ends first. */
-static int synth_read(const struct formats_source *src, uint64_t off,
-		      void *buf, size_t len)
-{
-	uint8_t *p = buf;
-	ssize_t n;
-
-	if (off > src->size || len > src->size - off)
-		return -EBADMSG;
-	while (len) {
-		n = src->read_at(src->ctx, p, len, off);
-		if (n < 0)
-			return (int)n;
-		if (n == 0 || (size_t)n > len)
-			return -EBADMSG;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The page header at off, whose body must be within the file. */
 static int synth_page_at(const struct ogg_synth *s, uint64_t off,
 			 struct ogg_page *pg, uint32_t *seq)
@@ -412,7 +390,7 @@ static int synth_page_at(const struct ogg_synth *s, uint64_t off,
 	if (off >= s->src->size)
 		return -EBADMSG;
 	n = (size_t)MFS_MIN(s->src->size - off, (uint64_t)sizeof(h));
-	rc = synth_read(s->src, off, h, n);
+	rc = formats_read_exact(s->src, off, h, n);
 	if (rc)
 		return rc;
 	if (n < OGG_HEADER || memcmp(h, "OggS", 4) || h[4])
@@ -449,7 +427,7 @@ static int synth_skip_id3v2(const struct ogg_synth *s, uint64_t *off)
 	for (i = 0; i < 8; i++) {
 		if (s->src->size - *off < sizeof(h))
 			return 0;
-		rc = synth_read(s->src, *off, h, sizeof(h));
+		rc = formats_read_exact(s->src, *off, h, sizeof(h));
 		if (rc)
 			return rc;
 		size = formats_id3v2_size(h, sizeof(h));
@@ -479,7 +457,7 @@ static int synth_bos(struct ogg_synth *s, uint64_t off)
 			return -ENOTSUP;	/* more than one packet */
 	if (pg.lacing[pg.nsegs - 1] == 255 || pg.body_len < sizeof(magic))
 		return -ENOTSUP;		/* continues on the next page */
-	rc = synth_read(s->src, pg.body, magic, sizeof(magic));
+	rc = formats_read_exact(s->src, pg.body, magic, sizeof(magic));
 	if (rc)
 		return rc;
 	if (!memcmp(magic, "\x01vorbis", 7))
@@ -509,7 +487,7 @@ static int synth_take_setup(struct ogg_synth *s, const struct ogg_page *pg,
 	dst = buf_grow(&s->setup, to - from);
 	if (!dst)
 		return -ENOMEM;
-	rc = synth_read(s->src, pg->body + from, dst, to - from);
+	rc = formats_read_exact(s->src, pg->body + from, dst, to - from);
 	if (rc)
 		return rc;
 	s->setup.len += to - from;
@@ -626,7 +604,7 @@ static int synth_tail(const struct ogg_synth *s, uint64_t *end)
 	p = malloc(len);
 	if (!p)
 		return -ENOMEM;
-	rc = synth_read(s->src, start, p, len);
+	rc = formats_read_exact(s->src, start, p, len);
 	for (i = len - MFS_MIN(len, (size_t)OGG_HEADER) + 1; !rc && i-- > 0;) {
 		n = synth_page_len(p + i, len - i);
 		if (!n || !synth_page_ok(p + i, n))
@@ -840,7 +818,7 @@ static int synth_picture(struct ogg_synth *s,
 		image = malloc(n ? n : 1);
 		if (!image)
 			return -ENOMEM;
-		rc = synth_read(s->src, pic->offset, image, n);
+		rc = formats_read_exact(s->src, pic->offset, image, n);
 		if (rc)
 			goto out;
 		img = image;

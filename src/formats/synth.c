@@ -66,6 +66,27 @@ int formats_synth_add_origin(struct formats_synth *out, uint64_t offset,
 	return add_segment(out, &seg);
 }
 
+int formats_read_exact(const struct formats_source *src, uint64_t off,
+		       void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	ssize_t n;
+
+	if (off > src->size || len > src->size - off)
+		return -EBADMSG;
+	while (len) {
+		n = src->read_at(src->ctx, p, len, off);
+		if (n < 0)
+			return (int)n;
+		if (n == 0 || (size_t)n > len)
+			return -EBADMSG;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* Turn the byte segments' offsets (+1, so 0 stays "origin") into pointers. */
 static void finish_pointers(struct formats_synth *out)
 {

@@ -274,28 +274,6 @@ struct wav_synth {
 	uint64_t ds64_data;	/* its data size */
 };
 
-/* Read exactly len bytes at off: 0, -EBADMSG if the file ends first. */
-static int wav_read(const struct formats_source *src, uint64_t off,
-		    void *buf, size_t len)
-{
-	uint8_t *p = buf;
-	ssize_t n;
-
-	while (len) {
-		if (off >= src->size)
-			return -EBADMSG;
-		n = src->read_at(src->ctx, p, len, off);
-		if (n < 0)
-			return (int)n;
-		if (n == 0 || (size_t)n > len)
-			return -EBADMSG;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void wav_put_le32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)v;
@@ -384,7 +362,7 @@ static int wav_add_ds64(struct wav_synth *ws, uint64_t off, uint64_t len)
 	p = malloc((size_t)len + 9);
 	if (!p)
 		return -ENOMEM;
-	rc = wav_read(ws->src, off, p, (size_t)len + 8);
+	rc = formats_read_exact(ws->src, off, p, (size_t)len + 8);
 	if (!rc) {
 		p[len + 8] = 0;		/* the pad byte */
 		ws->ds64_data = wav_le64(p + 16);
@@ -407,7 +385,7 @@ static int wav_is_tag(struct wav_synth *ws, const uint8_t *id, uint64_t off,
 	*tag = !memcmp(id, "id3 ", 4) || !memcmp(id, "ID3 ", 4);
 	if (*tag || memcmp(id, "LIST", 4) || len < 4)
 		return 0;
-	rc = wav_read(ws->src, off + 8, type, 4);
+	rc = formats_read_exact(ws->src, off + 8, type, 4);
 	*tag = !rc && !memcmp(type, "INFO", 4);
 	return rc;
 }
@@ -445,7 +423,7 @@ static int wav_synth_walk(struct wav_synth *ws, uint64_t off)
 	for (n = 0; n < WAV_MAX_CHUNKS && !rc; n++) {
 		if (off > size || size - off < 8)
 			break;
-		rc = wav_read(ws->src, off, h, 8);
+		rc = formats_read_exact(ws->src, off, h, 8);
 		if (rc)
 			return rc;
 		len = (uint64_t)h[4] | (uint64_t)h[5] << 8 |
@@ -476,7 +454,7 @@ static int wav_find_start(struct wav_synth *ws, uint64_t *start)
 	int rc;
 
 	for (i = 0; i < WAV_MAX_ID3 && src->size - off >= 10; i++) {
-		rc = wav_read(src, off, h, 10);
+		rc = formats_read_exact(src, off, h, 10);
 		if (rc)
 			return rc;
 		size = formats_id3v2_size(h, 10);
@@ -486,7 +464,7 @@ static int wav_find_start(struct wav_synth *ws, uint64_t *start)
 	}
 	if (src->size - off < 12)
 		return -EBADMSG;
-	rc = wav_read(src, off, h, 12);
+	rc = formats_read_exact(src, off, h, 12);
 	if (rc)
 		return rc;
 	if (memcmp(h + 8, "WAVE", 4) ||
