@@ -26,7 +26,7 @@ comment=$($PY -c 'print("lyrics and notes " * 600)')	# ~10 KiB of tags
 tagged() {	# tagged COVER OUT: a 1 s file with tags and an embedded cover
 	local cover=$1 out=$2 art=()
 	case "$out" in
-	*.flac|*.mp3) art=(-i "$cover" -map 0:a -map 1:v -c:v copy -disposition:v attached_pic) ;;
+	*.flac|*.mp3|*.m4a) art=(-i "$cover" -map 0:a -map 1:v -c:v copy -disposition:v attached_pic) ;;
 	esac
 	ffmpeg -v error -y -f lavfi -i "sine=duration=1" "${art[@]}" \
 		-metadata title="Title" -metadata artist="Artist" -metadata album="Album" \
@@ -73,7 +73,7 @@ done
 echo "  parse: $mfs_rate files/s on one core ($((3 * ${#files[@]})) parses, $failed failed)   bar >= 20000 files/s: $(verdict "$mfs_rate >= 20000 and $failed == 0")"
 echo "         mutagen.File: $peer files/s   ratio MusicFS/mutagen: $($PY -c "print('%.1fx' % ($mfs_rate / $peer))")"
 
-for ext in flac mp3; do
+for ext in flac mp3 ogg m4a; do
 	tagged "$work/c1m.png" "$work/big.$ext"
 	res=$("$TOOL" synth 200 "$work/big.$ext" || true)
 	if grep -q ms_per_synth <<<"$res"; then
