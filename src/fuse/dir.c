@@ -12,7 +12,7 @@
 #define MFS_LOG_MODULE MFS_LOGM_FUSE
 #include "log/log.h"
 #include "fuse/mfs_fuse_i.h"
-#include "tree/template_i.h"
+#include "tree/tree.h"
 
 #include <sys/statvfs.h>
 
@@ -25,7 +25,7 @@ void mfs_fuse_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	char *fold;
 	int rc;
 
-	fold = template_fold(name);
+	fold = tree_fold_name(name);
 	if (!fold)
 		return (void)fuse_reply_err(req, ENOMEM);
 	c = mfs_fuse_reader_get(f);

@@ -127,6 +127,11 @@ static int name_changed(struct tree *t, int64_t parent, const char *name)
 	return rc ? rc : mark_dir(t, parent);
 }
 
+char *tree_fold_name(const char *name)
+{
+	return template_fold(name);
+}
+
 int tree_template_check(const char *template_text, char *err, size_t errsize)
 {
 	struct template *tpl;

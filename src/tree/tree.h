@@ -50,6 +50,13 @@ int tree_new(struct catalog *writer, const char *template_text,
 
 void tree_free(struct tree *t);
 
+/*
+ * The key under which a name is looked up among its siblings (Unicode NFC
+ * and case folding: "Boredoms" and "BOREDOMS" are one folder).  Caller
+ * frees; NULL on ENOMEM.  Any thread.
+ */
+char *tree_fold_name(const char *name);
+
 /* Check a template without making a tree (config validation). */
 int tree_template_check(const char *template_text, char *err, size_t errsize);
 
