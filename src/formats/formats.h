@@ -169,6 +169,7 @@ struct formats_synth {
 	uint64_t size;		/* sum of the segment lengths */
 	uint8_t *mem;		/* memory the data pointers point into */
 	size_t mem_len;
+	size_t mem_alloc;	/* bytes allocated at mem */
 };
 
 /*

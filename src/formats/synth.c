@@ -44,10 +44,16 @@ int formats_synth_add_bytes(struct formats_synth *out, const void *p,
 		return -EFBIG;
 	if (len == 0)
 		return 0;
-	mem = realloc(out->mem, out->mem_len + len);
-	if (!mem)
-		return -ENOMEM;
-	out->mem = mem;
+	if (len > out->mem_alloc - out->mem_len) {
+		/* grow geometrically: a header is built from many small parts */
+		size_t want = MFS_MAX(out->mem_len + len, out->mem_alloc * 2);
+
+		mem = realloc(out->mem, MFS_MAX(want, (size_t)4096));
+		if (!mem)
+			return -ENOMEM;
+		out->mem = mem;
+		out->mem_alloc = MFS_MAX(want, (size_t)4096);
+	}
 	memcpy(out->mem + out->mem_len, p, len);
 	/* an offset for now: pointers are fixed in finish_pointers() */
 	seg.data = (const uint8_t *)(uintptr_t)(out->mem_len + 1);
