@@ -2,6 +2,8 @@
  * cli.c - global options, subcommand dispatch and the top-level help.
  */
 #include "common/mfs.h"
+#include "common/str.h"
+#include "log/log.h"
 #include "cli/cli_i.h"
 
 #include <getopt.h>
@@ -43,6 +45,22 @@ void cli_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int cli_apply_log_filters(const char *const *specs, size_t n)
+{
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (str_empty(specs[i]))
+			continue;
+		if (mfs_log_set_filter(specs[i], err, sizeof(err))) {
+			cli_error("%s", err);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	return 0;
 }
 
 static int run_command(const char *name, int argc, char **argv,

@@ -14,6 +14,13 @@ struct cli_global {
 int cmd_mount(int argc, char **argv, const struct cli_global *g);
 int cmd_probe(int argc, char **argv, const struct cli_global *g);
 
+/*
+ * Set the log filter from specs[0..n), later ones winning (config, env,
+ * flags); NULL or empty entries are skipped.  0, or CLI_EXIT_USAGE after
+ * printing why a spec is invalid.
+ */
+int cli_apply_log_filters(const char *const *specs, size_t n);
+
 /* Print "musicfs: <message>" to stderr. */
 void cli_error(const char *fmt, ...) MFS_PRINTF(1, 2);
 

@@ -154,18 +154,8 @@ static int apply_log_level(const struct config *cfg, const char *flag,
 {
 	const char *specs[] = { cfg->logging.level, getenv("MUSICFS_LOG"),
 				global_flag, flag };
-	char err[256];
-	size_t i;
 
-	for (i = 0; i < MFS_ARRAY_SIZE(specs); i++) {
-		if (str_empty(specs[i]))
-			continue;
-		if (mfs_log_set_filter(specs[i], err, sizeof(err))) {
-			cli_error("%s", err);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	return 0;
+	return cli_apply_log_filters(specs, MFS_ARRAY_SIZE(specs));
 }
 
 /* Flags override the file; --origin folders are added to its origins. */

@@ -671,18 +671,8 @@ static int parse_flags(int argc, char **argv, bool *json)
 static int apply_log_level(const char *global_flag)
 {
 	const char *specs[] = { getenv("MUSICFS_LOG"), global_flag };
-	char err[256];
-	size_t i;
 
-	for (i = 0; i < MFS_ARRAY_SIZE(specs); i++) {
-		if (str_empty(specs[i]))
-			continue;
-		if (mfs_log_set_filter(specs[i], err, sizeof(err))) {
-			cli_error("%s", err);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	return 0;
+	return cli_apply_log_filters(specs, MFS_ARRAY_SIZE(specs));
 }
 
 /* Write the JSON document and check that stdout took everything. */

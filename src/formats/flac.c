@@ -397,22 +397,6 @@ struct flac_synth {
 	uint32_t n_comments;
 };
 
-static void flac_put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void flac_put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
 /* Where "fLaC" is: after the ID3v2 tags at the start, if any. */
 static int flac_find_start(const struct formats_source *src, uint64_t *start)
 {
@@ -546,7 +530,7 @@ static int vc_put(struct flac_synth *fs, const char *key, const char *value,
 
 	if (klen + 1 + vlen > FLAC_MAX_BODY)
 		return -EFBIG;
-	flac_put_le32(h, (uint32_t)(klen + 1 + vlen));
+	formats_put_le32(h, (uint32_t)(klen + 1 + vlen));
 	rc = buf_add(&fs->vc, h, 4);
 	if (!rc)
 		rc = buf_add(&fs->vc, key, klen);
@@ -669,7 +653,7 @@ static int vc_build(struct flac_synth *fs, const struct formats_tags *t)
 		memcpy(fs->vendor, vendor, sizeof(vendor) - 1);
 		fs->vendor_len = sizeof(vendor) - 1;
 	}
-	flac_put_le32(h, fs->vendor_len);
+	formats_put_le32(h, fs->vendor_len);
 	rc = buf_add(&fs->vc, h, 4);
 	if (!rc)
 		rc = buf_add(&fs->vc, fs->vendor, fs->vendor_len);
@@ -684,7 +668,7 @@ static int vc_build(struct flac_synth *fs, const struct formats_tags *t)
 	}
 	if (rc)
 		return rc;
-	flac_put_le32((uint8_t *)fs->vc.data + 4 + fs->vendor_len,
+	formats_put_le32((uint8_t *)fs->vc.data + 4 + fs->vendor_len,
 		      fs->n_comments);
 	return 0;
 }
@@ -766,11 +750,11 @@ static int flac_add_picture(struct flac_synth *fs,
 	if (rc)
 		return rc;
 	memset(h, 0, sizeof(h));
-	flac_put_be32(h, pic->type);
-	flac_put_be32(h + 4, (uint32_t)mlen);
+	formats_put_be32(h, pic->type);
+	formats_put_be32(h + 4, (uint32_t)mlen);
 	memcpy(h + 8, mime, mlen);
 	/* description, width, height, depth, colours: empty/unknown */
-	flac_put_be32(h + 8 + mlen + 20, (uint32_t)len);
+	formats_put_be32(h + 8 + mlen + 20, (uint32_t)len);
 	rc = formats_synth_add_bytes(fs->out, h, 32 + mlen);
 	if (rc)
 		return rc;

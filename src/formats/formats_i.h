@@ -117,6 +117,35 @@ int formats_synth_add_bytes(struct formats_synth *out, const void *p,
 int formats_synth_add_origin(struct formats_synth *out, uint64_t offset,
 			     uint64_t length);
 
+/* Store integers into headers being synthesized. */
+static inline void formats_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void formats_put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void formats_put_be64(uint8_t *p, uint64_t v)
+{
+	formats_put_be32(p, (uint32_t)(v >> 32));
+	formats_put_be32(p + 4, (uint32_t)v);
+}
+
+static inline void formats_put_le64(uint8_t *p, uint64_t v)
+{
+	formats_put_le32(p, (uint32_t)v);
+	formats_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
 /*
  * Read exactly len bytes at off of the file behind src (synthesis reads
  * what the parse located).  0, -EBADMSG if the file ends first, or the

@@ -641,20 +641,6 @@ struct mp4_synth {
 	const struct formats_picture *pic;
 };
 
-static void mp4_put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void mp4_put_be64(uint8_t *p, uint64_t v)
-{
-	mp4_put_be32(p, (uint32_t)(v >> 32));
-	mp4_put_be32(p + 4, (uint32_t)v);
-}
-
 /*
  * The atom at off inside [off, end), strictly: -EBADMSG when its size is
  * below its header or runs past end.  Size 0 ("to the end") only where
@@ -716,7 +702,7 @@ static int mp4_box_begin(struct buf *b, const char *type, size_t *start)
 
 static void mp4_box_end(struct buf *b, size_t start)
 {
-	mp4_put_be32((uint8_t *)b->data + start, (uint32_t)(b->len - start));
+	formats_put_be32((uint8_t *)b->data + start, (uint32_t)(b->len - start));
 }
 
 /* A data atom: type, locale 0, n bytes of value. */
@@ -728,10 +714,10 @@ static int mp4_data_atom(struct buf *b, uint32_t type, const void *p,
 
 	if (n > FORMATS_MAX_TAG_BYTES)
 		return -EFBIG;
-	mp4_put_be32(h, (uint32_t)(16 + n));
+	formats_put_be32(h, (uint32_t)(16 + n));
 	memcpy(h + 4, "data", 4);
-	mp4_put_be32(h + 8, type);
-	mp4_put_be32(h + 12, 0);
+	formats_put_be32(h + 8, type);
+	formats_put_be32(h + 12, 0);
 	rc = buf_add(b, h, sizeof(h));
 	return rc ? rc : buf_add(b, p, n);
 }
@@ -1052,16 +1038,16 @@ static int mp4_cover_item(struct mp4_synth *s, struct buf *b)
 	rc = mp4_cover_type(s, &type);
 	if (rc)
 		return rc;
-	mp4_put_be32(h, (uint32_t)(8 + 16 + s->pic_len));
+	formats_put_be32(h, (uint32_t)(8 + 16 + s->pic_len));
 	memcpy(h + 4, "covr", 4);
 	rc = buf_add(b, h, sizeof(h));
 	if (rc)
 		return rc;
-	mp4_put_be32(h, (uint32_t)(16 + s->pic_len));
+	formats_put_be32(h, (uint32_t)(16 + s->pic_len));
 	memcpy(h + 4, "data", 4);
 	rc = buf_add(b, h, sizeof(h));
-	mp4_put_be32(h, type);
-	mp4_put_be32(h + 4, 0);
+	formats_put_be32(h, type);
+	formats_put_be32(h + 4, 0);
 	return rc ? rc : buf_add(b, h, sizeof(h));
 }
 
@@ -1096,9 +1082,9 @@ static int mp4_build_meta(struct mp4_synth *s, const struct formats_tags *t)
 		rc = mp4_cover_item(s, b);
 	if (rc)
 		return rc;
-	mp4_put_be32((uint8_t *)b->data + ilst,
+	formats_put_be32((uint8_t *)b->data + ilst,
 		     (uint32_t)(b->len - ilst + s->pic_len));
-	mp4_put_be32((uint8_t *)b->data + meta,
+	formats_put_be32((uint8_t *)b->data + meta,
 		     (uint32_t)(b->len - meta + s->pic_len +
 				MP4_SYNTH_PADDING));
 	return 0;
@@ -1116,7 +1102,7 @@ static int mp4_emit_meta(struct mp4_synth *s)
 		rc = mp4_emit_origin(s, s->pic->offset, s->pic_len);
 	if (rc)
 		return rc;
-	mp4_put_be32(h, MP4_SYNTH_PADDING);
+	formats_put_be32(h, MP4_SYNTH_PADDING);
 	memcpy(h + 4, "free", 4);
 	rc = mp4_emit_bytes(s, h, sizeof(h));
 	return rc ? rc : mp4_emit_bytes(s, mp4_zeros, MP4_SYNTH_PADDING - 8);
@@ -1167,9 +1153,9 @@ static int mp4_emit_offsets(struct mp4_synth *s, const struct mp4_atom *a)
 		if (rc)
 			break;
 		if (width == 8)
-			mp4_put_be64(e, v);
+			formats_put_be64(e, v);
 		else
-			mp4_put_be32(e, (uint32_t)v);
+			formats_put_be32(e, (uint32_t)v);
 	}
 	if (!rc)
 		rc = mp4_emit_origin(s, a->off, a->body - a->off);
@@ -1254,7 +1240,7 @@ static int mp4_emit_udta(struct mp4_synth *s, const struct mp4_atom *udta,
 		return rc;
 	if (s->size - start > UINT32_MAX)
 		return -EFBIG;
-	mp4_put_be32(h, (uint32_t)(s->size - start));
+	formats_put_be32(h, (uint32_t)(s->size - start));
 	memcpy(s->out->mem + at, h, 4);
 	return 0;
 }
@@ -1311,7 +1297,7 @@ static int mp4_emit_moov(struct mp4_synth *s, const struct mp4_atom *moov)
 		return -EFBIG;
 	s->delta = (int64_t)(body + 8) - (int64_t)(moov->end - moov->off);
 	s->patch = s->delta && moov->end < s->src->size;
-	mp4_put_be32(h, (uint32_t)(body + 8));
+	formats_put_be32(h, (uint32_t)(body + 8));
 	memcpy(h + 4, "moov", 4);
 	rc = mp4_emit_bytes(s, h, sizeof(h));
 	s->size = 0;

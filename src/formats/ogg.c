@@ -337,22 +337,6 @@ static uint32_t synth_crc(const uint8_t *p, size_t len)
 	return crc;
 }
 
-static void synth_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void synth_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 struct ogg_synth {
 	const struct formats_source *src;
 	enum formats_kind kind;
@@ -577,9 +561,9 @@ static bool synth_page_ok(uint8_t *p, size_t n)
 			(uint32_t)p[24] << 16 | (uint32_t)p[25] << 24;
 	uint32_t got;
 
-	synth_le32(p + 22, 0);
+	formats_put_le32(p + 22, 0);
 	got = synth_crc(p, n);
-	synth_le32(p + 22, want);
+	formats_put_le32(p + 22, want);
 	return got == want;
 }
 
@@ -648,7 +632,7 @@ static int synth_comment_n(struct ogg_synth *s, const char *key,
 		return 0;
 	if (vlen > FORMATS_MAX_TAG_BYTES || klen > FORMATS_MAX_TAG_BYTES)
 		return -EFBIG;
-	synth_le32(len, (uint32_t)(klen + 1 + vlen));
+	formats_put_le32(len, (uint32_t)(klen + 1 + vlen));
 	rc = buf_add(&s->comment, len, sizeof(len));
 	if (!rc)
 		rc = buf_add(&s->comment, key, klen);
@@ -790,12 +774,12 @@ static int synth_picture_block(const struct formats_picture *pic,
 	*blk = p;
 	if (!p)
 		return -ENOMEM;
-	synth_be32(p, pic->type);
-	synth_be32(p + 4, (uint32_t)mlen);
+	formats_put_be32(p, pic->type);
+	formats_put_be32(p + 4, (uint32_t)mlen);
 	memcpy(p + 8, mime, mlen);
 	p += 8 + mlen;
 	memset(p, 0, 20);	/* description, width, height, depth, colors */
-	synth_be32(p + 20, (uint32_t)n);
+	formats_put_be32(p + 20, (uint32_t)n);
 	if (n)
 		memcpy(p + 24, image, n);
 	return 0;
@@ -830,7 +814,7 @@ static int synth_picture(struct ogg_synth *s,
 	rc = synth_picture_block(pic, img, n, &blk, &blk_len);
 	if (rc)
 		goto out;
-	synth_le32(len, (uint32_t)(strlen(OGG_PICTURE_KEY) +
+	formats_put_le32(len, (uint32_t)(strlen(OGG_PICTURE_KEY) +
 				   (blk_len + 2) / 3 * 4));
 	rc = buf_add(&s->comment, len, sizeof(len));
 	if (!rc)
@@ -857,7 +841,7 @@ static int synth_comments(struct ogg_synth *s, const struct formats_tags *t,
 		rc = buf_add(&s->comment, "\x03vorbis", 7);
 	else
 		rc = buf_add(&s->comment, "OpusTags", 8);
-	synth_le32(len, (uint32_t)strlen(OGG_VENDOR));
+	formats_put_le32(len, (uint32_t)strlen(OGG_VENDOR));
 	if (!rc)
 		rc = buf_add(&s->comment, len, sizeof(len));
 	if (!rc)
@@ -876,7 +860,7 @@ static int synth_comments(struct ogg_synth *s, const struct formats_tags *t,
 	if (!rc && s->kind == FORMATS_OGG_VORBIS)
 		rc = buf_addch(&s->comment, 1);		/* framing bit */
 	if (!rc)
-		synth_le32((uint8_t *)s->comment.data + count_at, s->count);
+		formats_put_le32((uint8_t *)s->comment.data + count_at, s->count);
 	return rc;
 }
 
@@ -938,12 +922,12 @@ static int synth_pages(struct ogg_synth *s, const struct ogg_packet_ref *pk,
 		n = synth_fill_page(page, pk, npk, &c, &ended);
 		memcpy(page, "OggS", 5);
 		page[5] = cont ? 1 : 0;
-		synth_le32(page + 6, ended ? 0 : UINT32_MAX);
-		synth_le32(page + 10, ended ? 0 : UINT32_MAX);
-		synth_le32(page + 14, s->serial);
-		synth_le32(page + 18, s->seq++);
-		synth_le32(page + 22, 0);
-		synth_le32(page + 22, synth_crc(page, n));
+		formats_put_le32(page + 6, ended ? 0 : UINT32_MAX);
+		formats_put_le32(page + 10, ended ? 0 : UINT32_MAX);
+		formats_put_le32(page + 14, s->serial);
+		formats_put_le32(page + 18, s->seq++);
+		formats_put_le32(page + 22, 0);
+		formats_put_le32(page + 22, synth_crc(page, n));
 		s->new_pages++;
 		rc = formats_synth_add_bytes(out, page, n);
 	}

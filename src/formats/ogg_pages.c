@@ -10,6 +10,7 @@
 #include "common/mfs.h"
 #include "common/byte_reader.h"
 #include "formats/formats.h"
+#include "formats/formats_i.h"
 
 #include <pthread.h>
 
@@ -43,14 +44,6 @@ static uint32_t ogg_crc(const uint8_t *p, size_t len)
 	for (i = 0; i < len; i++)
 		crc = (crc << 8) ^ table[((crc >> 24) ^ p[i]) & 0xff];
 	return crc;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
 }
 
 /* Length of the page at p (whole page within len), or 0 if it is not one. */
@@ -93,9 +86,9 @@ int formats_ogg_fix_pages(uint8_t *buf, size_t len, uint32_t serial,
 		if (byte_reader_le32(&r) == serial) {
 			uint32_t seq = byte_reader_le32(&r);
 
-			put_le32(buf + pos + 18, seq + (uint32_t)delta);
-			put_le32(buf + pos + 22, 0);
-			put_le32(buf + pos + 22, ogg_crc(buf + pos, n));
+			formats_put_le32(buf + pos + 18, seq + (uint32_t)delta);
+			formats_put_le32(buf + pos + 22, 0);
+			formats_put_le32(buf + pos + 22, ogg_crc(buf + pos, n));
 		}
 		pos += n;
 	}

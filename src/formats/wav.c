@@ -274,20 +274,6 @@ struct wav_synth {
 	uint64_t ds64_data;	/* its data size */
 };
 
-static void wav_put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void wav_put_le64(uint8_t *p, uint64_t v)
-{
-	wav_put_le32(p, (uint32_t)v);
-	wav_put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
 static uint64_t wav_le64(const uint8_t *p)
 {
 	uint64_t v = 0;
@@ -320,7 +306,7 @@ static int wav_add_id3(struct wav_synth *ws)
 	len = ws->out->size - before - 8;
 	if (len > UINT32_MAX)
 		return -EFBIG;
-	wav_put_le32(ws->out->mem + at + 4, (uint32_t)len);
+	formats_put_le32(ws->out->mem + at + 4, (uint32_t)len);
 	return len & 1 ? formats_synth_add_bytes(ws->out, wav_zero, 1) : 0;
 }
 
@@ -341,7 +327,7 @@ static int wav_add_data(struct wav_synth *ws, uint64_t body, uint64_t len)
 	if (rc)
 		return rc;
 	memcpy(h, "data", 4);
-	wav_put_le32(h + 4, ws->have_ds64 ? UINT32_MAX : (uint32_t)len);
+	formats_put_le32(h + 4, ws->have_ds64 ? UINT32_MAX : (uint32_t)len);
 	rc = formats_synth_add_bytes(ws->out, h, 8);
 	if (!rc)
 		rc = formats_synth_add_origin(ws->out, body, len);
@@ -485,16 +471,16 @@ static int wav_finish(struct wav_synth *ws)
 		return -EBADMSG;
 	if (ws->have_ds64) {
 		memcpy(head, "RF64", 4);
-		wav_put_le32(head + 4, UINT32_MAX);
-		wav_put_le64(out->mem + ws->ds64_mem, out->size - 8);
-		wav_put_le64(out->mem + ws->ds64_mem + 8,
+		formats_put_le32(head + 4, UINT32_MAX);
+		formats_put_le64(out->mem + ws->ds64_mem, out->size - 8);
+		formats_put_le64(out->mem + ws->ds64_mem + 8,
 			     ws->orig->audio_end - ws->orig->audio_start);
 		return 0;
 	}
 	if (out->size - 8 > UINT32_MAX)
 		return -EFBIG;
 	memcpy(head, "RIFF", 4);
-	wav_put_le32(head + 4, (uint32_t)(out->size - 8));
+	formats_put_le32(head + 4, (uint32_t)(out->size - 8));
 	return 0;
 }
 

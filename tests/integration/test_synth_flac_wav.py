@@ -25,9 +25,7 @@ never a crash.
 
 import io
 import json
-import os
 import random
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -38,6 +36,7 @@ from mutagen.id3 import APIC, COMM, ID3, TIT2, TPE1
 from mutagen.wave import WAVE
 
 import mfs_helpers as H
+from synth_helpers import synth_tool, _requirements, run  # noqa: F401 (fixture)
 
 CORPUS = H.REPO / "tests" / "data" / "corpus"
 
@@ -90,29 +89,6 @@ ID3_FRAMES = {
     "TXXX:MUSICBRAINZ_TRACKID": [MBID],
     "TXXX:REPLAYGAIN_TRACK_GAIN": ["-6.50 dB"],
 }
-
-
-def synth_tool():
-    env = os.environ.get("MUSICFS_SYNTH_TOOL")
-    return Path(env) if env else H.REPO / "build" / "tests" / "tools" / \
-        "synth_tool"
-
-
-@pytest.fixture(autouse=True)
-def _requirements():
-    """Overrides conftest's: nothing here mounts."""
-    for tool in ("ffmpeg", "ffprobe"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is missing")
-    if not H.musicfs_bin().is_file():
-        pytest.fail(f"no musicfs binary at {H.musicfs_bin()}")
-    if not synth_tool().is_file():
-        pytest.fail(f"no synth_tool at {synth_tool()}")
-
-
-def run(args, **kw):
-    return subprocess.run([str(a) for a in args], capture_output=True,
-                          timeout=H.scaled(120), **kw)
 
 
 def tag_args(tags):

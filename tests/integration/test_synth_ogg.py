@@ -21,10 +21,7 @@ that grows (megabytes of tags) and shrinks (no tags) again.
 
 import base64
 import json
-import os
-import shutil
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 
@@ -33,6 +30,7 @@ import mutagen
 from mutagen.flac import Picture
 
 import mfs_helpers as H
+from synth_helpers import synth_tool, _requirements, run, synth, audio_md5  # noqa: F401 (fixture)
 
 CORPUS = H.REPO / "tests" / "data" / "corpus"
 OGG_EXTS = (".ogg", ".oga", ".opus", ".spx", ".oggtheora")
@@ -40,41 +38,6 @@ OGG_EXTS = (".ogg", ".oga", ".opus", ".spx", ".oggtheora")
 LONG = "ü" + "x" * 10239       # a 10 KB value
 
 
-def synth_tool():
-    env = os.environ.get("MUSICFS_SYNTH_TOOL")
-    return Path(env) if env else H.REPO / "build" / "tests" / "tools" / \
-        "synth_tool"
-
-
-@pytest.fixture(autouse=True)
-def _requirements():
-    """Overrides conftest's: nothing here mounts."""
-    for tool in ("ffmpeg", "ffprobe"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is missing")
-    if not H.musicfs_bin().is_file():
-        pytest.fail(f"no musicfs binary at {H.musicfs_bin()}")
-    if not synth_tool().is_file():
-        pytest.fail(f"no synth_tool at {synth_tool()}")
-
-
-def run(args, **kw):
-    return subprocess.run([str(a) for a in args], capture_output=True,
-                          timeout=H.scaled(120), **kw)
-
-
-def synth(src, dst, args, expect_ok=True):
-    res = run([synth_tool(), src, dst] + list(args))
-    if expect_ok:
-        assert res.returncode == 0, res.stderr.decode(errors="replace")
-    return res
-
-
-def audio_md5(path):
-    res = run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:a",
-               "-f", "md5", "-"])
-    assert res.returncode == 0, res.stderr
-    return res.stdout
 
 
 def ffprobe_warnings(path):
