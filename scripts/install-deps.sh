@@ -5,9 +5,12 @@
 set -euo pipefail
 
 run_pkgs=(meson ninja-build pkg-config gcc libfuse3-dev fuse3 libsqlite3-dev
+	libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
+	libmicrohttpd-dev libsystemd-dev libssl-dev
 	libutf8proc-dev libjansson-dev ffmpeg)
 test_pkgs=(clang libclang-rt-14-dev libcmocka-dev python3-pytest python3-mutagen
-	flac attr bindfs mergerfs beets)
+	flac attr bindfs mergerfs beets python3-grpcio python3-grpc-tools
+	python3-prometheus-client)
 
 want=("${run_pkgs[@]}")
 if [ "${1:-run}" = test ]; then
