@@ -17,6 +17,7 @@
 unsigned char mfs_log_levels[MFS_LOGM_COUNT] = {
 	MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO,
 	MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO,
+	MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO,
 };
 
 static const char *const module_names[MFS_LOGM_COUNT] = {
@@ -25,6 +26,8 @@ static const char *const module_names[MFS_LOGM_COUNT] = {
 	[MFS_LOGM_TREE] = "tree",	  [MFS_LOGM_ORIGINS] = "origins",
 	[MFS_LOGM_VFILE] = "vfile",	  [MFS_LOGM_SCAN] = "scan",
 	[MFS_LOGM_FUSE] = "fuse",	  [MFS_LOGM_CLI] = "cli",
+	[MFS_LOGM_CONTROL] = "control",	  [MFS_LOGM_HEALTH] = "health",
+	[MFS_LOGM_DAEMON] = "daemon",
 };
 
 static const struct {
