@@ -1,15 +1,23 @@
 /*
- * log.c - levels, per-subsystem filters and the stderr sink.
+ * log.c - levels, per-subsystem filters, the front of every line and the
+ * stderr sink.
  *
- * A line looks like
+ * A text line looks like
  *   2026-11-26T10:00:00.123Z WARN  scan: cannot read 'a.flac': Permission denied
- * and is written with a single write(2) so that concurrent lines never mix.
+ * and a JSON line (json_output) like
+ *   {"ts":"2026-11-26T10:00:00.123Z","level":"warn","module":"scan","msg":"..."}
+ * Each line is formatted, then redacted (log_redact.c) under the shared
+ * side of state_lock, then given to each sink with a single write(2) so
+ * that concurrent lines never mix.  Without mfs_log_open_sinks the only
+ * sink is stderr, in text.
  */
 #include "common/mfs.h"
 #include "common/str.h"
 #include "log/log.h"
+#include "log/log_i.h"
 
 #include <fuse_log.h>
+#include <pthread.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,39 +81,329 @@ int mfs_log_parse_level(const char *name, enum mfs_log_level *out)
 	return -EINVAL;
 }
 
+/*
+ * The sinks and the secrets.  Logging threads hold state_lock shared while
+ * they redact and write a line; opening or closing sinks and changing the
+ * secrets take it exclusively (writers preferred, so a reload is not
+ * starved by busy loggers).
+ */
+static pthread_rwlock_t state_lock =
+	PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+static bool to_stderr = true;		/* protected by state_lock */
+static bool as_json;			/* protected by state_lock */
+static bool to_journal;			/* protected by state_lock */
+static struct mfs_log_file *log_file;	/* protected by state_lock */
+static struct mfs_log_secret *secrets;	/* protected by state_lock */
+static size_t n_secrets;		/* protected by state_lock */
+
+#ifdef MFS_UNIT_TEST
+void (*mfs_log_test_clock)(struct timespec *ts);
+#endif
+
+static void log_now(struct timespec *ts)
+{
+#ifdef MFS_UNIT_TEST
+	if (mfs_log_test_clock) {
+		mfs_log_test_clock(ts);
+		return;
+	}
+#endif
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static const char *level_json_name(enum mfs_log_level level)
+{
+	switch (level) {
+	case MFS_LOG_ERROR:
+		return "error";
+	case MFS_LOG_WARN:
+		return "warn";
+	case MFS_LOG_INFO:
+		return "info";
+	case MFS_LOG_DEBUG:
+		return "debug";
+	default:
+		return "trace";
+	}
+}
+
+/* "2026-11-26T10:00:00.123Z" (UTC) into buf; its length. */
+static size_t format_time(char *buf, size_t size, const struct timespec *ts)
+{
+	struct tm tm;
+	int n;
+
+	if (!gmtime_r(&ts->tv_sec, &tm))
+		memset(&tm, 0, sizeof(tm));
+	n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		     tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000000);
+	return n < 0 ? 0 : MFS_MIN((size_t)n, size - 1);
+}
+
+size_t mfs_log_format_text(char *buf, size_t size,
+			   const struct mfs_log_line *line)
+{
+	char ts[64];
+	size_t msg_len;
+	int n;
+
+	format_time(ts, sizeof(ts), &line->ts);
+	n = snprintf(buf, size, "%s %s %s: ", ts, level_label(line->level),
+		     line->module);
+	if (n < 0 || (size_t)n + 2 > size)
+		return 0;
+	msg_len = MFS_MIN(line->msg_len, size - (size_t)n - 1);
+	memcpy(buf + n, line->msg, msg_len);
+	buf[(size_t)n + msg_len] = '\n';
+	return (size_t)n + msg_len + 1;
+}
+
+/* Append "\"" + escaped s + "\"" at buf + *o, keeping tail bytes free. */
+static void json_string(char *buf, size_t size, size_t *o, const char *s,
+			size_t len, size_t tail)
+{
+	if (*o + 2 + tail > size)
+		return;
+	buf[(*o)++] = '"';
+	*o += mfs_log_json_escape(buf + *o, size - *o - 1 - tail, s, len);
+	buf[(*o)++] = '"';
+}
+
+static void json_raw(char *buf, size_t size, size_t *o, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (*o + len <= size) {
+		memcpy(buf + *o, s, len);
+		*o += len;
+	}
+}
+
+size_t mfs_log_format_json(char *buf, size_t size,
+			   const struct mfs_log_line *line)
+{
+	const char *level = level_json_name(line->level);
+	char ts[64];
+	size_t ts_len;
+	size_t o = 0;
+
+	if (size < 128)
+		return 0;
+	ts_len = format_time(ts, sizeof(ts), &line->ts);
+	json_raw(buf, size, &o, "{\"ts\":");
+	json_string(buf, size, &o, ts, ts_len, 64);
+	json_raw(buf, size, &o, ",\"level\":");
+	json_string(buf, size, &o, level, strlen(level), 64);
+	json_raw(buf, size, &o, ",\"module\":");
+	json_string(buf, size, &o, line->module, strlen(line->module), 16);
+	json_raw(buf, size, &o, ",\"msg\":");
+	json_string(buf, size, &o, line->msg, line->msg_len, 2);
+	json_raw(buf, size, &o, "}\n");
+	return o;
+}
+
+/* Length of the valid UTF-8 sequence at s (left bytes), or 0. */
+static size_t utf8_valid(const unsigned char *s, size_t left)
+{
+	unsigned char lo = 0x80;
+	unsigned char hi = 0xbf;
+	size_t n;
+	size_t i;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;	/* overlong */
+	else if (s[0] == 0xed)
+		hi = 0x9f;	/* surrogates */
+	else if (s[0] == 0xf0)
+		lo = 0x90;	/* overlong */
+	else if (s[0] == 0xf4)
+		hi = 0x8f;	/* above U+10FFFF */
+	if (left < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* The escape of an ASCII byte c into esc (NUL-terminated); its length. */
+static size_t json_escape_ascii(unsigned char c, char *esc)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *named = NULL;
+
+	switch (c) {
+	case '"':
+		named = "\\\"";
+		break;
+	case '\\':
+		named = "\\\\";
+		break;
+	case '\n':
+		named = "\\n";
+		break;
+	case '\r':
+		named = "\\r";
+		break;
+	case '\t':
+		named = "\\t";
+		break;
+	case '\b':
+		named = "\\b";
+		break;
+	case '\f':
+		named = "\\f";
+		break;
+	default:
+		break;
+	}
+	if (named) {
+		memcpy(esc, named, 3);
+		return 2;
+	}
+	if (c >= 0x20) {
+		esc[0] = (char)c;
+		esc[1] = '\0';
+		return 1;
+	}
+	memcpy(esc, "\\u00", 4);
+	esc[4] = hex[c >> 4];
+	esc[5] = hex[c & 15];
+	esc[6] = '\0';
+	return 6;
+}
+
+size_t mfs_log_json_escape(char *out, size_t size, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char esc[8];
+	const char *piece;
+	size_t piece_len;
+	size_t used;
+	size_t o = 0;
+	size_t i = 0;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			piece_len = json_escape_ascii(p[i], esc);
+			piece = esc;
+			used = 1;
+		} else {
+			used = utf8_valid(p + i, len - i);
+			piece = used ? s + i : "\\ufffd";
+			piece_len = used ? used : 6;
+			used = used ? used : 1;
+		}
+		if (o + piece_len > size)
+			break;
+		memcpy(out + o, piece, piece_len);
+		o += piece_len;
+		i += used;
+	}
+	return o;
+}
+
+static void write_stderr(const char *buf, size_t len)
+{
+	if (write(STDERR_FILENO, buf, len) < 0)
+		return;
+}
+
+/*
+ * Give line to every sink; called with state_lock held shared.  A JSON
+ * line needs up to six bytes per message byte: its buffer is allocated
+ * (a thread may have a small stack); without memory the line goes out as
+ * text rather than not at all.
+ */
+static bool dispatch(const struct mfs_log_line *line, char *note,
+		     size_t notesize)
+{
+	char text[MFS_LOG_TEXT_MAX];
+	const char *out = text;
+	char *json = NULL;
+	bool noted = false;
+	size_t size;
+	size_t len = 0;
+
+	if (as_json && (to_stderr || log_file)) {
+		size = line->msg_len * 6 + 256;
+		json = malloc(size);
+		if (json) {
+			len = mfs_log_format_json(json, size, line);
+			out = json;
+		}
+	}
+	if ((to_stderr || log_file) && !json)
+		len = mfs_log_format_text(text, sizeof(text), line);
+	if (to_stderr && len)
+		write_stderr(out, len);
+	if (log_file && len)
+		noted = mfs_log_file_write(log_file, line->ts.tv_sec, out, len,
+					   note, notesize);
+	if (to_journal)
+		mfs_log_journal_send(line);
+	free(json);
+	return noted;
+}
+
 static void vlog_line(const char *module, enum mfs_log_level level,
 		      const char *fmt, va_list ap) MFS_PRINTF(3, 0);
 
+/*
+ * Format the message (the whole of it, so that redaction sees every
+ * secret even past the cut), drop a final newline (libfuse's messages
+ * have one), redact, cut and dispatch.
+ */
 static void vlog_line(const char *module, enum mfs_log_level level,
 		      const char *fmt, va_list ap)
 {
-	char line[4096];
-	struct timespec ts;
-	struct tm tm;
+	char raw[MFS_LOG_MSG_MAX + 1];
+	char msg[MFS_LOG_MSG_MAX + 1];
+	char note[512];
+	struct mfs_log_line line;
+	const char *text = raw;
+	char *big = NULL;
+	bool noted;
+	va_list aq;
 	int n;
-	int m;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line),
-		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-		     level_label(level), module);
+	log_now(&line.ts);
+	va_copy(aq, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (n >= 0 && (size_t)n >= sizeof(raw)) {
+		big = malloc((size_t)n + 1);
+		if (big && vsnprintf(big, (size_t)n + 1, fmt, aq) == n)
+			text = big;
+		else
+			n = snprintf(raw, sizeof(raw), "(a log message of %d "
+				     "bytes dropped: out of memory)", n);
+	}
+	va_end(aq);
 	if (n < 0)
-		return;
-	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	if (m < 0)
-		return;
-	n += m;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	/* libfuse's messages already end in a newline */
-	if (n > 0 && line[n - 1] == '\n')
+		goto out;
+	if (n > 0 && text[n - 1] == '\n')
 		n--;
-	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
-		return;
+	line.level = level;
+	line.module = module;
+	line.msg = msg;
+	pthread_rwlock_rdlock(&state_lock);
+	line.msg_len = mfs_log_redact(msg, sizeof(msg), text, (size_t)n,
+				      secrets, n_secrets);
+	noted = dispatch(&line, note, sizeof(note));
+	pthread_rwlock_unlock(&state_lock);
+	if (noted && MFS_LOG_WARN <= mfs_log_levels[MFS_LOGM_MAIN])
+		mfs_log_write(MFS_LOGM_MAIN, MFS_LOG_WARN, "%s", note);
+out:
+	free(big);
 }
 
 void mfs_log_write(enum mfs_log_module module, enum mfs_log_level level,
@@ -116,6 +414,110 @@ void mfs_log_write(enum mfs_log_module module, enum mfs_log_level level,
 	va_start(ap, fmt);
 	vlog_line(mfs_log_module_name(module), level, fmt, ap);
 	va_end(ap);
+}
+
+int mfs_log_open_sinks(const struct mfs_log_sinks *sinks, char *err,
+		       size_t errsize)
+{
+	struct mfs_log_file *file = NULL;
+	struct mfs_log_file *old;
+	struct timespec now;
+	bool journal;
+	bool std_err;
+	int rc;
+
+	if (!sinks) {
+		mfs_log_close_sinks();
+		return 0;
+	}
+	if (sinks->dir && *sinks->dir) {
+		log_now(&now);
+		rc = mfs_log_file_open(sinks->dir, now.tv_sec, &file, err,
+				       errsize);
+		if (rc)
+			return rc;
+	}
+	/* no journald in a container: the socket is missing, no journal */
+	journal = sinks->journald && mfs_log_journal_reachable();
+	std_err = sinks->stderr_sink &&
+		  !(journal && mfs_log_stderr_is_journal());
+	if (!file && !journal)
+		std_err = true;	/* never log nowhere */
+
+	pthread_rwlock_wrlock(&state_lock);
+	old = log_file;
+	log_file = file;
+	as_json = sinks->json;
+	to_journal = journal;
+	to_stderr = std_err;
+	pthread_rwlock_unlock(&state_lock);
+	mfs_log_file_free(old);
+	return 0;
+}
+
+void mfs_log_close_sinks(void)
+{
+	struct mfs_log_file *old;
+
+	pthread_rwlock_wrlock(&state_lock);
+	old = log_file;
+	log_file = NULL;
+	as_json = false;
+	to_journal = false;
+	to_stderr = true;
+	pthread_rwlock_unlock(&state_lock);
+	mfs_log_file_free(old);
+}
+
+void mfs_log_add_secret(const char *secret)
+{
+	struct mfs_log_secret *v;
+	size_t len = secret ? strlen(secret) : 0;
+	char *copy;
+	size_t i;
+
+	if (len < 4)
+		return;
+	copy = strdup(secret);
+	if (!copy)
+		return;
+	pthread_rwlock_wrlock(&state_lock);
+	for (i = 0; i < n_secrets; i++)
+		if (secrets[i].len == len && !memcmp(secrets[i].text, copy, len))
+			break;
+	v = i == n_secrets ? realloc(secrets, (n_secrets + 1) * sizeof(*v))
+			   : NULL;
+	if (v) {
+		secrets = v;
+		secrets[n_secrets].text = copy;
+		secrets[n_secrets].len = len;
+		n_secrets++;
+		copy = NULL;
+	}
+	pthread_rwlock_unlock(&state_lock);
+	if (copy) {
+		explicit_bzero(copy, len);
+		free(copy);
+	}
+}
+
+void mfs_log_clear_secrets(void)
+{
+	struct mfs_log_secret *old;
+	size_t n;
+	size_t i;
+
+	pthread_rwlock_wrlock(&state_lock);
+	old = secrets;
+	n = n_secrets;
+	secrets = NULL;
+	n_secrets = 0;
+	pthread_rwlock_unlock(&state_lock);
+	for (i = 0; i < n; i++) {
+		explicit_bzero(old[i].text, old[i].len);
+		free(old[i].text);
+	}
+	free(old);
 }
 
 static int find_module(const char *name, size_t len)

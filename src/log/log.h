@@ -1,10 +1,21 @@
 /*
  * log.h - the one log module of MusicFS.
  *
- * Owns: the log filter (a level per subsystem) and the sinks (stderr for
- * now).  Any thread may log; a line is written with one write(2) so lines
- * of different threads never interleave.  The filter is set once at start
+ * Owns: the log filter (a level per subsystem), the sinks and the list of
+ * secrets that must never be written.  Sinks: stderr (the default, and the
+ * only one until mfs_log_open_sinks is called), a file in log_dir rotated
+ * every local day, and the systemd journal with structured fields; the file
+ * and stderr write text or one JSON object per line.
+ *
+ * Threads: any thread may log.  A line is formatted once, redacted once and
+ * then given to each sink with one write(2) (O_APPEND for the file), so the
+ * lines of different threads never interleave.  The filter is set at start
  * (and on config reload) and read without a lock: a byte per subsystem.
+ * The sinks and the secrets are guarded by a read-write lock inside log.c:
+ * logging threads share it, mfs_log_open_sinks/close_sinks and the secret
+ * calls take it exclusively, so a reload (SIGHUP) may switch sinks while
+ * other threads log.  None of these functions may be called from a signal
+ * handler.
  *
  * Each source file may define MFS_LOG_MODULE (an enum mfs_log_module value)
  * before including this header; mfs_log() then checks that subsystem's
@@ -89,5 +100,58 @@ const char *mfs_log_module_name(enum mfs_log_module module);
  * once by the daemon before the session is created.
  */
 void mfs_log_hook_libfuse(void);
+
+/* ---- sinks -------------------------------------------------------------- */
+
+/* What mfs_log_open_sinks sets up; the strings are copied. */
+struct mfs_log_sinks {
+	const char *dir;	/* log_dir: write musicfs.log there, rotated
+				   daily (NULL/"": no file) */
+	bool json;		/* one JSON object per line (file and stderr
+				   sinks) */
+	bool journald;		/* also send to the journal when one is
+				   reachable */
+	bool stderr_sink;	/* keep writing to stderr (foreground runs,
+				   tests) */
+};
+
+/*
+ * Open the sinks described by sinks (NULL: as mfs_log_close_sinks) and
+ * switch to them atomically; callable again on config reload (SIGHUP).
+ *
+ * - dir: created (with its parents, mode 0750) if missing; the log goes to
+ *   <dir>/musicfs.log (mode 0640), renamed musicfs.log.YYYY-MM-DD (the
+ *   local date of its lines) when the local date changes; the 14 newest
+ *   rotated files are kept, older ones deleted.  A nonempty musicfs.log
+ *   left by an earlier run is rotated at the first line of a later day.
+ * - journald: used only when the journal's socket exists; otherwise it is
+ *   silently left out.  When the journal is used and stderr is itself a
+ *   journal stream (JOURNAL_STREAM names stderr, as under systemd), stderr
+ *   is left out too, so each line reaches the journal once.
+ * - If no sink at all would remain, stderr is kept.
+ *
+ * Returns 0, or a negative errno with a message naming the path and the
+ * reason in err (errsize bytes) -- a log_dir that cannot be created or
+ * written -- and the previous sinks unchanged.
+ */
+int mfs_log_open_sinks(const struct mfs_log_sinks *sinks, char *err,
+		       size_t errsize);
+
+/* Close the file sink and go back to text lines on stderr only. */
+void mfs_log_close_sinks(void);
+
+/*
+ * Register a secret (password, access key, token) that must never be
+ * written: every line has each registered secret replaced by "***" before
+ * any sink sees it (occurrences that overlap or touch become one "***").
+ * Copies the string; secrets shorter than 4 bytes are ignored (they would
+ * redact too much).  Independently of this list, the password of a URL's
+ * userinfo (scheme://user:password@host) is always replaced by "***".
+ */
+void mfs_log_add_secret(const char *secret);
+
+/* Forget (and wipe) every registered secret, e.g. before a reload adds the
+ * new ones. */
+void mfs_log_clear_secrets(void);
 
 #endif
