@@ -35,6 +35,10 @@ static const char mount_usage[] =
 	"  -t, --template T        path template (default\n"
 	"                          '" TREE_DEFAULT_TEMPLATE "')\n"
 	"  -x, --xattrs            serve tags as user.musicfs.* attributes\n"
+	"  -p, --grpc-port PORT    loopback TCP port of the control API\n"
+	"                          (default 50052, 0: Unix socket only)\n"
+	"  -m, --metrics-port PORT GET /metrics on 127.0.0.1 (default 50053,\n"
+	"                          0: none)\n"
 	"  -f, --foreground        stay in the foreground (systemd, tests)\n"
 	"  -l, --log-level LEVEL   error, warn, info, debug, trace, or per\n"
 	"                          module: scan=debug,info\n"
@@ -50,6 +54,8 @@ struct mount_flags {
 	const char **origins;	/* --origin DIRs, in order */
 	size_t n_origins;
 	bool xattrs;
+	const char *grpc_port;
+	const char *metrics_port;
 	struct daemon_options daemon;
 };
 
@@ -79,6 +85,8 @@ static int parse_flags(int argc, char **argv, struct mount_flags *fl)
 		{ "cache-dir", required_argument, NULL, 'C' },
 		{ "template", required_argument, NULL, 't' },
 		{ "xattrs", no_argument, NULL, 'x' },
+		{ "grpc-port", required_argument, NULL, 'p' },
+		{ "metrics-port", required_argument, NULL, 'm' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "debug-fuse", no_argument, NULL, 'd' },
@@ -87,7 +95,7 @@ static int parse_flags(int argc, char **argv, struct mount_flags *fl)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "o:c:C:t:xfl:dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:c:C:t:xp:m:fl:dh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			fl->origins[fl->n_origins++] = optarg;
@@ -96,6 +104,8 @@ static int parse_flags(int argc, char **argv, struct mount_flags *fl)
 		case 'C': fl->cache_dir = optarg; break;
 		case 't': fl->template_text = optarg; break;
 		case 'x': fl->xattrs = true; break;
+		case 'p': fl->grpc_port = optarg; break;
+		case 'm': fl->metrics_port = optarg; break;
 		case 'f': fl->daemon.foreground = true; break;
 		case 'l': fl->log_level = optarg; break;
 		case 'd':
@@ -141,6 +151,12 @@ static int load_config_file(struct config *cfg, const char *explicit_path)
 	if (!path)
 		return 0;
 	rc = config_load_file(cfg, path, err, sizeof(err));
+	if (!rc) {
+		/* SIGHUP reads it again */
+		free(cfg->config_path);
+		cfg->config_path = path;
+		path = NULL;
+	}
 	free(path);
 	if (rc) {
 		cli_error("%s", err);
@@ -156,6 +172,18 @@ static int apply_log_level(const struct config *cfg, const char *flag,
 				global_flag, flag };
 
 	return cli_apply_log_filters(specs, MFS_ARRAY_SIZE(specs));
+}
+
+static int parse_port(const char *flag, const char *text, int *out)
+{
+	long long v;
+
+	if (str_to_ll(text, 0, 65535, &v)) {
+		cli_error("%s: '%s' is not a port number (0-65535)", flag, text);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
 }
 
 /* Flags override the file; --origin folders are added to its origins. */
@@ -175,6 +203,12 @@ static int apply_flags(struct config *cfg, const struct mount_flags *fl)
 		return CLI_EXIT_FAILURE;
 	if (fl->xattrs)
 		cfg->tag_xattrs = true;
+	if (fl->grpc_port && parse_port("--grpc-port", fl->grpc_port,
+					&cfg->grpc_port))
+		return CLI_EXIT_USAGE;
+	if (fl->metrics_port && parse_port("--metrics-port", fl->metrics_port,
+					   &cfg->metrics_port))
+		return CLI_EXIT_USAGE;
 	return 0;
 }
 

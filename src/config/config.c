@@ -96,6 +96,9 @@ void config_init(struct config *cfg)
 	cfg->path_template = str_dup(CONFIG_DEFAULT_TEMPLATE);
 	cfg->tag_xattrs = false;
 	cfg->grpc_port = 50052;
+	cfg->grpc_address = str_dup("127.0.0.1");
+	cfg->grpc_allow_remote = false;
+	cfg->metrics_port = 50053;
 	cfg->cache.metadata_cache_mb = 100;
 	cfg->cache.content_cache_gb = 10;
 	cfg->cache.cache_local_origins = false;
@@ -105,6 +108,7 @@ void config_init(struct config *cfg)
 	for (i = 0; i < CONFIG_ORIGIN_TYPE_COUNT; i++)
 		cfg->health.per_origin_thresholds[i] = -1;
 	cfg->logging.level = str_dup("info");
+	cfg->logging.journald = true;	/* used only where a journal runs */
 	cfg->logging.trace_sample_rate = 1.0;
 }
 
@@ -135,6 +139,8 @@ void config_release(struct config *cfg)
 	free(cfg->mount_point);
 	free(cfg->cache_dir);
 	free(cfg->path_template);
+	free(cfg->grpc_address);
+	free(cfg->config_path);
 	origins_free(cfg->origins, cfg->n_origins);
 	free(cfg->logging.log_dir);
 	free(cfg->logging.level);
@@ -181,6 +187,8 @@ static int config_copy(struct config *dst, const struct config *src)
 	ok = dup_str(&dst->mount_point, src->mount_point);
 	ok &= dup_str(&dst->cache_dir, src->cache_dir);
 	ok &= dup_str(&dst->path_template, src->path_template);
+	ok &= dup_str(&dst->grpc_address, src->grpc_address);
+	ok &= dup_str(&dst->config_path, src->config_path);
 	ok &= dup_str(&dst->logging.log_dir, src->logging.log_dir);
 	ok &= dup_str(&dst->logging.level, src->logging.level);
 	if (ok && src->n_origins) {
@@ -297,7 +305,11 @@ static const struct opt top_opts[] = {
 	OPT("cache_dir", OPT_STRING, struct config, cache_dir),
 	OPT("path_template", OPT_STRING, struct config, path_template),
 	OPT("tag_xattrs", OPT_BOOL, struct config, tag_xattrs),
-	OPT_RANGE("grpc_port", OPT_INT, struct config, grpc_port, 1, 65535),
+	OPT_RANGE("grpc_port", OPT_INT, struct config, grpc_port, 0, 65535),
+	OPT("grpc_address", OPT_STRING, struct config, grpc_address),
+	OPT("grpc_allow_remote", OPT_BOOL, struct config, grpc_allow_remote),
+	OPT_RANGE("metrics_port", OPT_INT, struct config, metrics_port, 0,
+		  65535),
 	{ "origins", OPT_ORIGINS, 0, 0, 0, NULL },
 	OPT_SUB("cache", cache_opts),
 	OPT_SUB("health", health_opts),

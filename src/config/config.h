@@ -133,7 +133,11 @@ struct config {
 	char *cache_dir;
 	char *path_template;
 	bool tag_xattrs;
-	int grpc_port;
+	int grpc_port;		/* loopback TCP port of the API; 0: none */
+	char *grpc_address;	/* address the TCP port binds to */
+	bool grpc_allow_remote;	/* allow a non-loopback grpc_address */
+	int metrics_port;	/* GET /metrics on 127.0.0.1; 0: none */
+	char *config_path;	/* the file it was read from (not a key) */
 	struct config_origin *origins;
 	size_t n_origins;
 	struct config_cache cache;

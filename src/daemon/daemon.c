@@ -11,10 +11,10 @@
  */
 #include "common/mfs.h"
 #include "common/str.h"
-#define MFS_LOG_MODULE MFS_LOGM_MAIN
+#define MFS_LOG_MODULE MFS_LOGM_DAEMON
 #include "log/log.h"
 #include "catalog/catalog.h"
-#include "daemon/daemon.h"
+#include "daemon/daemon_i.h"
 #include "fuse/mfs_fuse.h"
 #include "origins/origins.h"
 #include "scan/scan.h"
@@ -29,27 +29,33 @@
 
 #define DAEMON_ENTRY_TIMEOUT 3600.0
 
-struct daemon {
-	const struct config *cfg;
-	char *lock_path;
-	char *pid_path;
-	char *db_path;
-	int lock_fd;
-	int ready_fd;		/* pipe to the waiting parent, or -1 */
-	struct origin **origins;
-	size_t n_origins;
-	struct catalog *writer;	/* until handed to the scanner */
-	struct scan *scan;
-	struct mfs_fuse *fuse;
-};
-
-static struct scan *sighup_scan;	/* for the SIGHUP handler */
+static struct daemon *signal_daemon;	/* for the SIGHUP handler */
 
 static void on_sighup(int sig)
 {
 	(void)sig;
-	if (sighup_scan)
-		scan_request_full_from_signal(sighup_scan);
+	if (signal_daemon)
+		services_sighup(signal_daemon);
+}
+
+static int64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int daemon_open_log_sinks(const struct config *cfg, char *err, size_t errsize)
+{
+	const struct mfs_log_sinks sinks = {
+		.dir = cfg->logging.log_dir,
+		.json = cfg->logging.json_output,
+		.journald = cfg->logging.journald,
+		.stderr_sink = true,
+	};
+
+	return mfs_log_open_sinks(&sinks, err, errsize);
 }
 
 /*
@@ -309,15 +315,19 @@ static int start(struct daemon *d, const struct daemon_options *opts)
 	mfs_fuse_listener(d->fuse, &listener);
 	tree_set_listener(tree, &listener);
 	mfs_fuse_set_scan(d->fuse, d->scan);
-	return scan_start(d->scan);
+	rc = services_start_background(d);
+	if (!rc)
+		rc = services_start_control(d);
+	return rc;
 }
 
 static void stop(struct daemon *d)
 {
 	size_t i;
 
-	sighup_scan = NULL;
-	scan_free(d->scan);		/* stops the thread first */
+	signal_daemon = NULL;
+	services_stop(d);		/* the API, then every task */
+	scan_free(d->scan);
 	mfs_fuse_free(d->fuse);		/* unmounts */
 	catalog_close(&d->writer);
 	for (i = 0; i < d->n_origins; i++)
@@ -330,17 +340,22 @@ static void stop(struct daemon *d)
 	free(d->lock_path);
 	free(d->pid_path);
 	free(d->db_path);
+	free(d->socket_path);
 }
 
 int daemon_run(const struct config *cfg, const struct daemon_options *opts)
 {
-	struct daemon d = { .cfg = cfg, .lock_fd = -1, .ready_fd = -1 };
+	struct daemon d = { .cfg = cfg, .lock_fd = -1, .ready_fd = -1,
+			    .reload_fd = -1 };
+	char err[512];
 	int rc;
 
+	d.start_unix_ms = unix_ms();
 	d.lock_path = str_printf("%s/musicfs.lock", cfg->cache_dir);
 	d.pid_path = str_printf("%s/musicfs.pid", cfg->cache_dir);
 	d.db_path = str_printf("%s/musicfs.db", cfg->cache_dir);
-	if (!d.lock_path || !d.pid_path || !d.db_path)
+	d.socket_path = str_printf("%s/musicfs.sock", cfg->cache_dir);
+	if (!d.lock_path || !d.pid_path || !d.db_path || !d.socket_path)
 		return 1;
 	rc = mkdir_p(cfg->cache_dir, 0700);
 	if (rc) {
@@ -350,22 +365,30 @@ int daemon_run(const struct config *cfg, const struct daemon_options *opts)
 	}
 	raise_fd_limit();
 	rc = take_lock(&d);
+	/* gRPC does not survive a fork: detach before anything starts it */
 	if (!rc && !opts->foreground)
 		rc = detach(&d);
 	if (!rc)
 		rc = write_pid(&d);
+	if (!rc) {
+		rc = daemon_open_log_sinks(cfg, err, sizeof(err));
+		if (rc)
+			mfs_log(MFS_LOG_ERROR, "logging: %s", err);
+	}
 	if (!rc)
 		rc = start(&d, opts);
 	if (rc)
 		goto out;
-	sighup_scan = d.scan;
+	signal_daemon = &d;
 	signal(SIGHUP, on_sighup);
 	signal(SIGPIPE, SIG_IGN);
 	mfs_log(MFS_LOG_INFO, "musicfs %s mounted on '%s' (%zu origin(s), "
 			      "catalog '%s')",
 		MUSICFS_VERSION, cfg->mount_point, d.n_origins, d.db_path);
 	report_ready(&d);
+	notify_ready();
 	rc = mfs_fuse_loop(d.fuse);
+	notify_stopping();
 	mfs_log(MFS_LOG_INFO, "unmounting '%s'", cfg->mount_point);
 out:
 	if (d.lock_fd < 0 || rc == -EBUSY)

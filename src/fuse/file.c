@@ -67,6 +67,9 @@ void mfs_fuse_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return (void)fuse_reply_err(req, EROFS);
+	/* a graceful shutdown waits for open files: take no new ones */
+	if (atomic_load(&f->draining))
+		return (void)fuse_reply_err(req, ESHUTDOWN);
 	c = mfs_fuse_reader_get(f);
 	rc = c ? catalog_vnode_get(c, (int64_t)ino, &v) : -EIO;
 	if (!rc && v.kind == CATALOG_VNODE_DIR)
@@ -79,8 +82,11 @@ void mfs_fuse_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)vf;
 	fi->keep_cache = fresh;
 	fi->noflush = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	atomic_fetch_add(&f->open_handles, 1);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
 		vfile_close(vf);	/* the caller was interrupted */
+		atomic_fetch_sub(&f->open_handles, 1);
+	}
 }
 
 /* Answer a read by copying, for origins without a file descriptor. */
@@ -148,7 +154,10 @@ void mfs_fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void mfs_fuse_release(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
+	struct mfs_fuse *f = mfs_fuse_of(req);
+
 	(void)ino;
 	vfile_close((struct vfile *)(uintptr_t)fi->fh);
+	atomic_fetch_sub(&f->open_handles, 1);
 	fuse_reply_err(req, 0);
 }

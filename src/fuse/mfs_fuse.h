@@ -53,8 +53,26 @@ void mfs_fuse_listener(struct mfs_fuse *f, struct tree_listener *out);
  */
 int mfs_fuse_loop(struct mfs_fuse *f);
 
-/* Ask the loop to return (from any thread). */
+/*
+ * Ask the loop to return (from any thread): the loop's thread is sent
+ * SIGTERM, which libfuse's handler turns into a clean exit.
+ */
 void mfs_fuse_exit(struct mfs_fuse *f);
+
+struct mfs_fuse_stats {
+	uint64_t open_handles;
+	uint64_t in_flight;	/* operations being handled now */
+	bool draining;
+};
+
+void mfs_fuse_get_stats(struct mfs_fuse *f, struct mfs_fuse_stats *out);
+
+/*
+ * Graceful shutdown, first half: refuse new opens (ESHUTDOWN) and wait
+ * until no file is open and no operation runs, at most timeout_ms.
+ * 0, or -ETIMEDOUT when something was still open.
+ */
+int mfs_fuse_drain(struct mfs_fuse *f, int timeout_ms);
 
 /* Unmount, destroy the session and close the readers; NULL accepted. */
 void mfs_fuse_free(struct mfs_fuse *f);

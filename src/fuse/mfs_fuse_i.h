@@ -12,6 +12,7 @@
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define MFS_FUSE_POOL_MAX 64
 
@@ -24,6 +25,11 @@ struct mfs_fuse {
 	bool mounted;
 	uid_t uid;
 	gid_t gid;
+	pthread_t loop_thread;		/* runs mfs_fuse_loop: signalled to end it */
+
+	atomic_uint_fast64_t open_handles;
+	atomic_uint_fast64_t in_flight;	/* handlers running now */
+	atomic_bool draining;		/* graceful shutdown: no new opens */
 
 	pthread_mutex_t pool_lock;
 	/* protected by pool_lock: idle reader connections */

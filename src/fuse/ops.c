@@ -11,8 +11,11 @@
 #define MFS_LOG_MODULE MFS_LOGM_FUSE
 #include "log/log.h"
 #include "fuse/mfs_fuse_i.h"
+#include "metrics/metrics.h"
 
 #include <limits.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MFS_FUSE_MAX_READ (1u << 20)
@@ -223,22 +226,78 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	reply_erofs(req);
 }
 
+/*
+ * The read-only operations, timed: each handler replies before it
+ * returns, so the time around the call is the operation's latency as the
+ * kernel sees it (minus the queueing in /dev/fuse).  f is taken before
+ * the call: the request is gone once answered.
+ */
+#define MFS_FUSE_TIMED(op, name, params, ...)                            \
+	static void timed_##name params                                   \
+	{                                                                 \
+		struct mfs_fuse *f = mfs_fuse_of(req);                    \
+		uint64_t t0 = metrics_now_ns();                           \
+                                                                          \
+		atomic_fetch_add(&f->in_flight, 1);                       \
+		mfs_fuse_##name(__VA_ARGS__);                             \
+		metrics_fuse_record(op, metrics_now_ns() - t0);           \
+		atomic_fetch_sub(&f->in_flight, 1);                       \
+	}
+
+MFS_FUSE_TIMED(METRICS_OP_LOOKUP, lookup,
+	       (fuse_req_t req, fuse_ino_t parent, const char *name),
+	       req, parent, name)
+MFS_FUSE_TIMED(METRICS_OP_GETATTR, getattr,
+	       (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	       req, ino, fi)
+MFS_FUSE_TIMED(METRICS_OP_OTHER, opendir,
+	       (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	       req, ino, fi)
+MFS_FUSE_TIMED(METRICS_OP_READDIR, readdir,
+	       (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi),
+	       req, ino, size, off, fi)
+MFS_FUSE_TIMED(METRICS_OP_READDIRPLUS, readdirplus,
+	       (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi),
+	       req, ino, size, off, fi)
+MFS_FUSE_TIMED(METRICS_OP_OTHER, releasedir,
+	       (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	       req, ino, fi)
+MFS_FUSE_TIMED(METRICS_OP_STATFS, statfs, (fuse_req_t req, fuse_ino_t ino),
+	       req, ino)
+MFS_FUSE_TIMED(METRICS_OP_OPEN, open,
+	       (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	       req, ino, fi)
+MFS_FUSE_TIMED(METRICS_OP_READ, read,
+	       (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi),
+	       req, ino, size, off, fi)
+MFS_FUSE_TIMED(METRICS_OP_RELEASE, release,
+	       (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	       req, ino, fi)
+MFS_FUSE_TIMED(METRICS_OP_GETXATTR, getxattr,
+	       (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size),
+	       req, ino, name, size)
+MFS_FUSE_TIMED(METRICS_OP_LISTXATTR, listxattr,
+	       (fuse_req_t req, fuse_ino_t ino, size_t size), req, ino, size)
+
 static const struct fuse_lowlevel_ops mfs_fuse_ops = {
 	.init = mfs_fuse_init,
-	.lookup = mfs_fuse_lookup,
+	.lookup = timed_lookup,
 	.forget = mfs_fuse_forget,
 	.forget_multi = mfs_fuse_forget_multi,
-	.getattr = mfs_fuse_getattr,
-	.opendir = mfs_fuse_opendir,
-	.readdir = mfs_fuse_readdir,
-	.readdirplus = mfs_fuse_readdirplus,
-	.releasedir = mfs_fuse_releasedir,
-	.statfs = mfs_fuse_statfs,
-	.open = mfs_fuse_open,
-	.read = mfs_fuse_read,
-	.release = mfs_fuse_release,
-	.getxattr = mfs_fuse_getxattr,
-	.listxattr = mfs_fuse_listxattr,
+	.getattr = timed_getattr,
+	.opendir = timed_opendir,
+	.readdir = timed_readdir,
+	.readdirplus = timed_readdirplus,
+	.releasedir = timed_releasedir,
+	.statfs = timed_statfs,
+	.open = timed_open,
+	.read = timed_read,
+	.release = timed_release,
+	.getxattr = timed_getxattr,
+	.listxattr = timed_listxattr,
 	.setattr = op_setattr,
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,
@@ -424,6 +483,7 @@ int mfs_fuse_loop(struct mfs_fuse *f)
 
 	if (!lc)
 		return -ENOMEM;
+	f->loop_thread = pthread_self();
 	fuse_loop_cfg_set_clone_fd(lc, 1);
 	fuse_loop_cfg_set_max_threads(lc, 64);
 	fuse_loop_cfg_set_idle_threads(lc, 8);
@@ -442,6 +502,37 @@ int mfs_fuse_loop(struct mfs_fuse *f)
 void mfs_fuse_exit(struct mfs_fuse *f)
 {
 	fuse_session_exit(f->se);
+	/* the loop's thread sleeps in sem_wait: only a signal wakes it */
+	pthread_kill(f->loop_thread, SIGTERM);
+}
+
+void mfs_fuse_get_stats(struct mfs_fuse *f, struct mfs_fuse_stats *out)
+{
+	out->open_handles = atomic_load(&f->open_handles);
+	out->in_flight = atomic_load(&f->in_flight);
+	out->draining = atomic_load(&f->draining);
+}
+
+int mfs_fuse_drain(struct mfs_fuse *f, int timeout_ms)
+{
+	struct timespec tick = { 0, 20 * 1000000 };
+	int waited = 0;
+
+	atomic_store(&f->draining, true);
+	mfs_log(MFS_LOG_INFO, "draining: %" PRIuFAST64 " open file(s), %"
+			      PRIuFAST64 " operation(s) in flight",
+		atomic_load(&f->open_handles), atomic_load(&f->in_flight));
+	while (atomic_load(&f->open_handles) || atomic_load(&f->in_flight)) {
+		if (waited >= timeout_ms) {
+			mfs_log(MFS_LOG_WARN, "drain timed out after %d ms with "
+					      "%" PRIuFAST64 " file(s) open",
+				timeout_ms, atomic_load(&f->open_handles));
+			return -ETIMEDOUT;
+		}
+		nanosleep(&tick, NULL);
+		waited += 20;
+	}
+	return 0;
 }
 
 void mfs_fuse_free(struct mfs_fuse *f)

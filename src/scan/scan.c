@@ -16,6 +16,7 @@
 #include "common/str.h"
 #define MFS_LOG_MODULE MFS_LOGM_SCAN
 #include "log/log.h"
+#include "events/events.h"
 #include "scan/scan_i.h"
 
 #include <malloc.h>
@@ -38,17 +39,24 @@ struct scan_request {
 	char *relpath;
 };
 
+/* A change of the open batch, published as an event once it commits. */
+struct scan_change {
+	enum event_type type;
+	size_t oi;
+	char *relpath;
+};
+
 struct scan {
 	struct catalog *db;
 	struct tree *tree;
 	struct origin **origins;
 	size_t n_origins;
 	struct watch *watch;		/* NULL if inotify is unavailable */
-	pthread_t thread;
-	bool running;
-	atomic_bool stop;
+	struct event_bus *bus;		/* NULL: no events */
+	atomic_bool stop;		/* set by scan_wake: leave scan_run */
 	atomic_bool full_from_signal;	/* set by SIGHUP */
 	int wake_fd;			/* eventfd: requests and stop */
+	int watch_wake_fd;		/* eventfd: stop the watcher */
 
 	pthread_mutex_t lock;
 	/* protected by lock */
@@ -56,6 +64,7 @@ struct scan {
 	size_t n_reqs, cap_reqs;
 	bool full_requested;
 	struct scan_progress progress;
+	struct scan_origin_progress *per_origin;	/* [n_origins] */
 	pthread_cond_t initial_cond;
 
 	/* scanner thread only */
@@ -65,6 +74,9 @@ struct scan {
 	int64_t batch_start_ns;
 	int64_t walk_seen;
 	int64_t warned_origin;		/* index warned about in this batch, or -1 */
+	bool catalog_failed;		/* a commit failed: restart the task */
+	struct scan_change *changes;	/* of the open batch */
+	size_t n_changes, cap_changes;
 };
 
 static int64_t mono_ns(void)
@@ -75,11 +87,79 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void progress_add(struct scan *s, int64_t *field, int64_t n)
+static int64_t unix_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum progress_field { P_SEEN, P_PARSED, P_REMOVED, P_PARSE_ERROR };
+
+/* Count one file in the totals and in origin oi's current walk. */
+static void progress_add(struct scan *s, size_t oi, enum progress_field f)
+{
+	struct scan_origin_progress *op = &s->per_origin[oi];
+
 	pthread_mutex_lock(&s->lock);
-	*field += n;
+	switch (f) {
+	case P_SEEN:
+		s->progress.files_seen++;
+		op->files_seen++;
+		break;
+	case P_PARSED:
+		s->progress.files_parsed++;
+		op->files_parsed++;
+		break;
+	case P_REMOVED:
+		s->progress.files_removed++;
+		op->files_removed++;
+		break;
+	case P_PARSE_ERROR:
+		s->progress.parse_errors++;
+		break;
+	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+/* Remember a change; it becomes an event when its batch commits. */
+static void change_add(struct scan *s, enum event_type type, size_t oi,
+		       const char *relpath)
+{
+	struct scan_change *p;
+
+	if (!s->bus)
+		return;
+	if (s->n_changes == s->cap_changes) {
+		s->cap_changes = s->cap_changes ? s->cap_changes * 2 : 64;
+		p = realloc(s->changes, s->cap_changes * sizeof(*p));
+		if (!p)
+			return;	/* an event lost, never a scan */
+		s->changes = p;
+	}
+	s->changes[s->n_changes].type = type;
+	s->changes[s->n_changes].oi = oi;
+	s->changes[s->n_changes].relpath = strdup(relpath);
+	s->n_changes++;
+}
+
+/* Publish (committed) or drop (rolled back) the batch's changes. */
+static void changes_flush(struct scan *s, bool publish)
+{
+	struct scan_change *c;
+	size_t i;
+
+	for (i = 0; i < s->n_changes; i++) {
+		c = &s->changes[i];
+		if (publish)
+			event_publish(s->bus, c->type, s->origins[c->oi]->id,
+				      c->relpath, 0);
+		free(c->relpath);
+	}
+	s->n_changes = 0;
 }
 
 /* ---- batches ---------------------------------------------------------- */
@@ -91,8 +171,10 @@ static int batch_open(struct scan *s)
 	if (s->in_txn)
 		return 0;
 	rc = catalog_begin(s->db);
-	if (rc)
+	if (rc) {
+		s->catalog_failed = true;
 		return rc;
+	}
 	s->in_txn = true;
 	s->batch_changes = 0;
 	s->batch_start_ns = mono_ns();
@@ -112,9 +194,12 @@ static int batch_commit(struct scan *s)
 	if (rc) {
 		catalog_rollback(s->db);
 		tree_discard(s->tree);
+		changes_flush(s, false);
+		s->catalog_failed = true;
 		return rc;
 	}
 	tree_publish(s->tree);
+	changes_flush(s, true);
 	return 0;
 }
 
@@ -177,7 +262,7 @@ static void parse_audio(struct scan *s, struct origin *o, const char *relpath,
 			strerror(-rc));
 		formats_meta_release(meta);
 		memset(meta, 0, sizeof(*meta));
-		progress_add(s, &s->progress.parse_errors, 1);
+		progress_add(s, 0, P_PARSE_ERROR);
 	}
 }
 
@@ -228,6 +313,9 @@ static int store_file(struct scan *s, size_t oi, const char *relpath,
 		rc = catalog_file_put(s->db, &info, &id);
 	if (!rc && audio)
 		rc = tree_place(s->tree, id);
+	if (!rc && audio)
+		change_add(s, known ? EVENT_FILE_MODIFIED : EVENT_FILE_ADDED, oi,
+			   relpath);
 	if (!rc && !audio) {
 		dir = dir_of(relpath);
 		rc = dir ? tree_folder_images_changed(s->tree, o->catalog_id, dir)
@@ -237,7 +325,7 @@ static int store_file(struct scan *s, size_t oi, const char *relpath,
 	formats_meta_release(&meta);
 	free(key);
 	s->batch_changes++;
-	progress_add(s, &s->progress.files_parsed, 1);
+	progress_add(s, oi, P_PARSED);
 	return rc;
 }
 
@@ -252,7 +340,7 @@ static int scan_file(struct scan *s, size_t oi, const char *relpath,
 	if (!formats_is_audio_name(name) && !is_cover_image(name))
 		return 0;
 	s->walk_seen++;
-	progress_add(s, &s->progress.files_seen, 1);
+	progress_add(s, oi, P_SEEN);
 	rc = catalog_file_stamp(s->db, s->origins[oi]->catalog_id, relpath, &id,
 				&size, &mtime);
 	if (rc && rc != -ENOENT)
@@ -263,6 +351,16 @@ static int scan_file(struct scan *s, size_t oi, const char *relpath,
 		rc ? "new file" : "changed file", relpath, s->origins[oi]->id);
 	rc = store_file(s, oi, relpath, e, rc == 0, id);
 	return rc ? rc : batch_tick(s);
+}
+
+static size_t origin_index(const struct scan *s, int64_t catalog_id)
+{
+	size_t oi;
+
+	for (oi = 0; oi + 1 < s->n_origins; oi++)
+		if (s->origins[oi]->catalog_id == catalog_id)
+			break;
+	return oi;
 }
 
 /* Take one file out of the tree and the catalog. */
@@ -285,9 +383,12 @@ static int remove_file(struct scan *s, int64_t id)
 			 : -ENOMEM;
 		free(dir);
 	}
+	if (!rc && f.role == CATALOG_ROLE_TRACK)
+		change_add(s, EVENT_FILE_REMOVED, origin_index(s, f.origin),
+			   f.relpath);
+	progress_add(s, origin_index(s, f.origin), P_REMOVED);
 	catalog_file_release(&f);
 	s->batch_changes++;
-	progress_add(s, &s->progress.files_removed, 1);
 	return rc ? rc : batch_tick(s);
 }
 
@@ -478,6 +579,46 @@ static int walk_and_sweep(struct scan *s, size_t oi, const char *reldir)
 	return rc;
 }
 
+/*
+ * Walk a whole origin and commit, with sync_started/sync_completed events
+ * and the per-origin progress a RescanOrigin stream reports.  Every rescan
+ * ticket taken before the walk started is answered by it.
+ */
+static int walk_origin(struct scan *s, size_t oi)
+{
+	struct scan_origin_progress *op = &s->per_origin[oi];
+	struct origin *o = s->origins[oi];
+	int64_t known = 0, changed;
+	uint64_t ticket;
+	int rc;
+
+	if (catalog_files_count(s->db, o->catalog_id, &known))
+		known = 0;
+	pthread_mutex_lock(&s->lock);
+	ticket = op->requested;
+	op->walking = true;
+	op->files_seen = op->files_parsed = op->files_removed = 0;
+	op->files_known = known;
+	op->started_unix_ms = unix_ms();
+	pthread_mutex_unlock(&s->lock);
+	event_publish(s->bus, EVENT_SYNC_STARTED, o->id, NULL, 0);
+
+	rc = walk_and_sweep(s, oi, "");
+	if (!rc)
+		rc = batch_commit(s);
+
+	pthread_mutex_lock(&s->lock);
+	op->walking = false;
+	if (op->completed < ticket)
+		op->completed = ticket;
+	op->last_error = rc;
+	op->finished_unix_ms = unix_ms();
+	changed = op->files_parsed + op->files_removed;
+	pthread_mutex_unlock(&s->lock);
+	event_publish(s->bus, EVENT_SYNC_COMPLETED, o->id, NULL, changed);
+	return rc;
+}
+
 static int full_walk(struct scan *s)
 {
 	int64_t start = mono_ns();
@@ -485,13 +626,13 @@ static int full_walk(struct scan *s)
 	int rc = 0;
 
 	for (oi = 0; oi < s->n_origins && !atomic_load(&s->stop); oi++) {
-		rc = walk_and_sweep(s, oi, "");
+		rc = walk_origin(s, oi);
 		if (rc)
 			break;
 	}
-	if (!rc)
-		rc = batch_commit(s);
-	progress_add(s, &s->progress.walks, 1);
+	pthread_mutex_lock(&s->lock);
+	s->progress.walks++;
+	pthread_mutex_unlock(&s->lock);
 	mfs_log(MFS_LOG_INFO, "scan of %zu origin(s) done in %.2f s",
 		s->n_origins, (double)(mono_ns() - start) / 1e9);
 	return rc;
@@ -643,6 +784,38 @@ static int cmp_request(const void *a, const void *b)
 	return strcmp(x->relpath, y->relpath);
 }
 
+static bool rescan_pending(struct scan *s, size_t oi)
+{
+	bool pending;
+
+	pthread_mutex_lock(&s->lock);
+	pending = s->per_origin[oi].requested > s->per_origin[oi].completed;
+	pthread_mutex_unlock(&s->lock);
+	return pending;
+}
+
+uint64_t scan_request_origin(struct scan *s, size_t oi)
+{
+	uint64_t ticket;
+
+	pthread_mutex_lock(&s->lock);
+	ticket = ++s->per_origin[oi].requested;
+	pthread_mutex_unlock(&s->lock);
+	wake(s);
+	return ticket;
+}
+
+int scan_get_origin_progress(struct scan *s, size_t oi,
+			     struct scan_origin_progress *out)
+{
+	if (oi >= s->n_origins)
+		return -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	*out = s->per_origin[oi];
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 /* Take the queued requests and handle each distinct path once. */
 static int drain_requests(struct scan *s)
 {
@@ -663,6 +836,9 @@ static int drain_requests(struct scan *s)
 
 	if (full)
 		rc = full_walk(s);
+	for (i = 0; !full && !rc && i < s->n_origins; i++)
+		if (rescan_pending(s, i))
+			rc = walk_origin(s, i);
 	if (n)
 		qsort(reqs, n, sizeof(*reqs), cmp_request);
 	s->warned_origin = -1;
@@ -690,6 +866,7 @@ void scan_request_full_from_signal(struct scan *s)
 static bool have_requests(struct scan *s)
 {
 	bool any;
+	size_t oi;
 
 	if (atomic_exchange(&s->full_from_signal, false)) {
 		mfs_log(MFS_LOG_INFO, "SIGHUP: rescanning every origin");
@@ -697,26 +874,26 @@ static bool have_requests(struct scan *s)
 	}
 	pthread_mutex_lock(&s->lock);
 	any = s->n_reqs || s->full_requested;
+	for (oi = 0; oi < s->n_origins; oi++)
+		any = any || s->per_origin[oi].requested >
+				     s->per_origin[oi].completed;
 	pthread_mutex_unlock(&s->lock);
 	return any;
 }
 
 /*
- * Wait for events; returns once requests have been quiet for
- * SCAN_QUIET_NS (or waited SCAN_MAX_DELAY_NS), or stop was asked.
+ * Wait for requests; returns once they have been quiet for SCAN_QUIET_NS
+ * (or waited SCAN_MAX_DELAY_NS), or stop was asked.  The watcher task
+ * queues inotify events and writes wake_fd, so each wake-up restarts the
+ * quiet period: a burst of changes is handled as one batch.
  */
 static void wait_for_work(struct scan *s)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd = { .fd = s->wake_fd, .events = POLLIN };
 	int64_t first = 0, last = 0, now;
-	bool overflow;
 	uint64_t junk;
 	int timeout;
 
-	pfd[0].fd = s->wake_fd;
-	pfd[0].events = POLLIN;
-	pfd[1].fd = s->watch ? watch_fd(s->watch) : -1;
-	pfd[1].events = POLLIN;
 	while (!atomic_load(&s->stop)) {
 		now = mono_ns();
 		if (have_requests(s)) {
@@ -729,19 +906,10 @@ static void wait_for_work(struct scan *s)
 		} else {
 			timeout = -1;
 		}
-		if (poll(pfd, 2, timeout) <= 0)
+		if (poll(&pfd, 1, timeout) <= 0)
 			continue;
-		if (pfd[0].revents & POLLIN)
-			if (read(s->wake_fd, &junk, sizeof(junk)) < 0)
-				junk = 0;
-		if (pfd[1].revents & POLLIN) {
-			watch_read(s->watch, on_watch_event, s, &overflow);
-			if (overflow) {
-				mfs_log(MFS_LOG_WARN, "inotify queue overflow: "
-						      "rescanning everything");
-				scan_request_full(s);
-			}
-		}
+		if (read(s->wake_fd, &junk, sizeof(junk)) < 0)
+			junk = 0;
 		last = mono_ns();
 	}
 }
@@ -770,11 +938,30 @@ static int first_pass(struct scan *s)
 	return rc;
 }
 
-static void *scan_main(void *arg)
+/*
+ * A failed commit leaves the batch rolled back and the tree's pending
+ * placements discarded: the task fails so that the supervisor restarts it
+ * from a fresh walk, which redoes what was lost.  Origin errors (a folder
+ * that cannot be read) are logged and never fail the task.
+ */
+static int scan_failed(struct scan *s, int rc)
+{
+	if (s->in_txn) {
+		catalog_rollback(s->db);
+		tree_discard(s->tree);
+		changes_flush(s, false);
+		s->in_txn = false;
+	}
+	s->catalog_failed = false;
+	return rc ? rc : -EIO;
+}
+
+int scan_run(void *arg, const atomic_bool *stop)
 {
 	struct scan *s = arg;
 	int rc;
 
+	(void)stop;	/* scan_wake sets s->stop, which the walks poll */
 	/*
 	 * Scanning is background work: on a busy machine FUSE requests
 	 * (a player, an ls right after the mount) come first.
@@ -784,6 +971,8 @@ static void *scan_main(void *arg)
 
 	rc = first_pass(s);
 	while (!atomic_load(&s->stop)) {
+		if (s->catalog_failed)
+			return scan_failed(s, rc);
 		if (rc)
 			mfs_log(MFS_LOG_ERROR, "scan failed: %s", strerror(-rc));
 		/* idle until the next event: give the page cache back, and
@@ -797,7 +986,70 @@ static void *scan_main(void *arg)
 	}
 	if (batch_commit(s))
 		mfs_log(MFS_LOG_ERROR, "cannot commit the last scan batch");
-	return NULL;
+	return 0;
+}
+
+void scan_wake(void *arg)
+{
+	struct scan *s = arg;
+
+	atomic_store(&s->stop, true);
+	wake(s);
+}
+
+/* ---- the watcher task -------------------------------------------------- */
+
+int scan_watch_run(void *arg, const atomic_bool *stop)
+{
+	struct scan *s = arg;
+	struct pollfd pfd[2];
+	bool overflow;
+	uint64_t junk;
+	int rc;
+
+	if (!s->watch)
+		return 0;	/* no inotify: changes wait for a rescan */
+	pfd[0].fd = s->watch_wake_fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = watch_fd(s->watch);
+	pfd[1].events = POLLIN;
+	while (!atomic_load(stop)) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if ((pfd[0].revents & POLLIN) &&
+		    read(s->watch_wake_fd, &junk, sizeof(junk)) < 0)
+			junk = 0;
+		if (!(pfd[1].revents & POLLIN))
+			continue;
+		rc = watch_read(s->watch, on_watch_event, s, &overflow);
+		if (rc)
+			return rc;
+		if (overflow) {
+			mfs_log(MFS_LOG_WARN, "inotify queue overflow: "
+					      "rescanning everything");
+			scan_request_full(s);
+		}
+		wake(s);
+	}
+	return 0;
+}
+
+void scan_watch_wake(void *arg)
+{
+	struct scan *s = arg;
+	uint64_t one = 1;
+
+	if (write(s->watch_wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		mfs_log(MFS_LOG_WARN, "cannot wake the watcher: %s",
+			strerror(errno));
+}
+
+void scan_set_events(struct scan *s, struct event_bus *bus)
+{
+	s->bus = bus;
 }
 
 int scan_new(struct catalog *writer, struct tree *tree,
@@ -813,11 +1065,15 @@ int scan_new(struct catalog *writer, struct tree *tree,
 	s->tree = tree;
 	s->origins = origins;
 	s->n_origins = n;
+	s->watch_wake_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->initial_cond, NULL);
+	s->per_origin = calloc(n ? n : 1, sizeof(*s->per_origin));
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->wake_fd < 0) {
-		rc = -errno;
+	if (s->wake_fd >= 0)
+		s->watch_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!s->per_origin || s->watch_wake_fd < 0) {
+		rc = s->per_origin ? -errno : -ENOMEM;
 		scan_free(s);
 		return rc;
 	}
@@ -830,39 +1086,23 @@ int scan_new(struct catalog *writer, struct tree *tree,
 	return 0;
 }
 
-int scan_start(struct scan *s)
-{
-	int rc = pthread_create(&s->thread, NULL, scan_main, s);
-
-	if (rc)
-		return -rc;
-	s->running = true;
-	return 0;
-}
-
-void scan_stop(struct scan *s)
-{
-	if (!s || !s->running)
-		return;
-	atomic_store(&s->stop, true);
-	wake(s);
-	pthread_join(s->thread, NULL);
-	s->running = false;
-}
-
 void scan_free(struct scan *s)
 {
 	size_t i;
 
 	if (!s)
 		return;
-	scan_stop(s);
 	for (i = 0; i < s->n_reqs; i++)
 		free(s->reqs[i].relpath);
 	free(s->reqs);
+	changes_flush(s, false);
+	free(s->changes);
+	free(s->per_origin);
 	watch_free(s->watch);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
+	if (s->watch_wake_fd >= 0)
+		close(s->watch_wake_fd);
 	tree_free(s->tree);
 	catalog_close(&s->db);
 	pthread_cond_destroy(&s->initial_cond);

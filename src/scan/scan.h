@@ -1,16 +1,20 @@
 /*
  * scan.h - keeping the catalog equal to what the origins hold.
  *
- * Owns: the scanner thread, the writer catalog connection it is given, and
- * the tree it updates.  On start the thread walks every origin, parses
- * only the files whose size or mtime changed since the catalog last saw
- * them, removes the ones that vanished (unless the origin looks
- * unreachable: then nothing is removed), and commits in batches.  Then it
- * follows local origins with inotify, and files that FUSE found changed
- * (scan_request_path), until scan_stop.
+ * Owns: two supervised tasks (see supervisor.h), the writer catalog
+ * connection it is given, and the tree it updates.  The scanner task
+ * walks every origin, parses only the files whose size or mtime changed
+ * since the catalog last saw them, removes the ones that vanished (unless
+ * the origin looks unreachable: then nothing is removed), and commits in
+ * batches; then it handles requests: paths the watcher task saw change
+ * through inotify, files FUSE found changed (scan_request_path), whole
+ * origins (scan_request_origin: RescanOrigin, an origin that came back).
+ * Each committed change is published on the event bus (file_added,
+ * file_modified, file_removed; sync_started/sync_completed per origin walk).
  *
- * Threads: scan_new/scan_start/scan_stop on the daemon's main thread;
- * scan_request_path and scan_get_progress from any thread.
+ * Threads: scan_new/scan_free on the daemon's main thread, the tasks on
+ * the supervisor's threads; the request and progress functions from any
+ * thread.
  */
 #ifndef MFS_SCAN_SCAN_H
 #define MFS_SCAN_SCAN_H
@@ -19,6 +23,10 @@
 #include "catalog/catalog.h"
 #include "origins/origins.h"
 #include "tree/tree.h"
+
+#include <stdatomic.h>
+
+struct event_bus;
 
 struct scan;
 
@@ -39,14 +47,19 @@ struct scan_progress {
 int scan_new(struct catalog *writer, struct tree *tree,
 	     struct origin **origins, size_t n, struct scan **out);
 
-/* Stop (if running) and free; NULL accepted. */
+/* Free (the tasks must have stopped); NULL accepted. */
 void scan_free(struct scan *s);
 
-/* Start the thread.  0 or -errno. */
-int scan_start(struct scan *s);
+/* Publish changes on bus (before the tasks start; NULL: no events). */
+void scan_set_events(struct scan *s, struct event_bus *bus);
 
-/* Ask the thread to stop and wait for it (bounded by the current batch). */
-void scan_stop(struct scan *s);
+/* The scanner task and its stop hook (stop is bounded by the current batch). */
+int scan_run(void *arg, const atomic_bool *stop);
+void scan_wake(void *arg);
+
+/* The inotify watcher task and its stop hook. */
+int scan_watch_run(void *arg, const atomic_bool *stop);
+void scan_watch_wake(void *arg);
 
 /*
  * Re-read one path of an origin soon (a file that changed under FUSE, or
@@ -65,6 +78,29 @@ void scan_request_full(struct scan *s);
 void scan_request_full_from_signal(struct scan *s);
 
 void scan_get_progress(struct scan *s, struct scan_progress *out);
+
+/* Walks of one origin: what RescanOrigin streams. */
+struct scan_origin_progress {
+	uint64_t requested;	/* rescan tickets handed out */
+	uint64_t completed;	/* every ticket <= this was answered by a walk */
+	bool walking;
+	int64_t files_seen;	/* of the current (or last) walk */
+	int64_t files_parsed;
+	int64_t files_removed;
+	int64_t files_known;	/* catalog count when the walk started */
+	int64_t started_unix_ms;
+	int64_t finished_unix_ms;
+	int last_error;		/* of the last walk: 0 or -errno */
+};
+
+/*
+ * Ask for a full walk of origins[oi]; returns a ticket: the walk that
+ * answers it is done when progress.completed >= ticket.
+ */
+uint64_t scan_request_origin(struct scan *s, size_t oi);
+
+int scan_get_origin_progress(struct scan *s, size_t oi,
+			     struct scan_origin_progress *out);
 
 /* Block until the first walk of every origin finished or timeout_ms passed: 0 or -ETIMEDOUT. */
 int scan_wait_initial(struct scan *s, int timeout_ms);

@@ -8,8 +8,8 @@
 
 /*
  * inotify state: one watch per folder of every local origin, and the map
- * from watch descriptor back to (origin index, folder relpath).  Used by
- * the scanner thread only.
+ * from watch descriptor back to (origin index, folder relpath).  The
+ * scanner thread adds watches; the watcher task reads events.
  */
 struct watch;
 

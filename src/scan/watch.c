@@ -13,6 +13,7 @@
 #include "log/log.h"
 #include "scan/scan_i.h"
 
+#include <pthread.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@ struct watch_dir {
 
 struct watch {
 	int fd;
+	/* the scanner adds watches while the watcher task reads events */
+	pthread_mutex_t lock;
+	/* protected by lock */
 	struct watch_dir *dirs;	/* indexed by watch descriptor */
 	size_t n_dirs;
 	bool warned_limit;
@@ -47,6 +51,7 @@ int watch_new(struct watch **out)
 		free(w);
 		return rc;
 	}
+	pthread_mutex_init(&w->lock, NULL);
 	*out = w;
 	return 0;
 }
@@ -61,6 +66,7 @@ void watch_free(struct watch *w)
 		free(w->dirs[i].reldir);
 	free(w->dirs);
 	close(w->fd);
+	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
 
@@ -69,25 +75,12 @@ int watch_fd(const struct watch *w)
 	return w->fd;
 }
 
-int watch_add(struct watch *w, size_t oi, const char *abs_path,
-	      const char *reldir)
+static int remember_dir(struct watch *w, int wd, size_t oi,
+			const char *reldir)
 {
 	struct watch_dir *dirs;
 	size_t n;
-	int wd;
 
-	wd = inotify_add_watch(w->fd, abs_path, WATCH_MASK);
-	if (wd < 0) {
-		if (errno == ENOSPC && !w->warned_limit) {
-			w->warned_limit = true;
-			mfs_log(MFS_LOG_WARN,
-				"inotify watch limit reached at '%s': raise "
-				"fs.inotify.max_user_watches; changes in "
-				"further folders are seen on the next rescan",
-				abs_path);
-		}
-		return -errno;
-	}
 	if ((size_t)wd >= w->n_dirs) {
 		n = MFS_MAX((size_t)wd + 1, w->n_dirs * 2);
 		dirs = realloc(w->dirs, n * sizeof(*dirs));
@@ -101,6 +94,29 @@ int watch_add(struct watch *w, size_t oi, const char *abs_path,
 	w->dirs[wd].oi = oi;
 	w->dirs[wd].reldir = strdup(reldir);
 	return w->dirs[wd].reldir ? 0 : -ENOMEM;
+}
+
+int watch_add(struct watch *w, size_t oi, const char *abs_path,
+	      const char *reldir)
+{
+	int wd, rc;
+
+	wd = inotify_add_watch(w->fd, abs_path, WATCH_MASK);
+	if (wd < 0) {
+		if (errno == ENOSPC && !w->warned_limit) {
+			w->warned_limit = true;
+			mfs_log(MFS_LOG_WARN,
+				"inotify watch limit reached at '%s': raise "
+				"fs.inotify.max_user_watches; changes in "
+				"further folders are seen on the next rescan",
+				abs_path);
+		}
+		return -errno;
+	}
+	pthread_mutex_lock(&w->lock);
+	rc = remember_dir(w, wd, oi, reldir);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
 }
 
 /* Report one event's path; forget watches the kernel dropped. */
@@ -151,10 +167,13 @@ int watch_read(struct watch *w,
 		for (p = buf; p < buf + n;
 		     p += sizeof(struct inotify_event) + ev->len) {
 			ev = (const struct inotify_event *)p;
-			if (ev->mask & IN_Q_OVERFLOW)
+			if (ev->mask & IN_Q_OVERFLOW) {
 				*overflow = true;
-			else
-				watch_event(w, ev, cb, ctx);
+				continue;
+			}
+			pthread_mutex_lock(&w->lock);
+			watch_event(w, ev, cb, ctx);
+			pthread_mutex_unlock(&w->lock);
 		}
 	}
 }

@@ -893,6 +893,9 @@ static void test_config_defaults(void **state)
 			    "[$format_upper]/$track - $title.$format");
 	assert_false(cfg.tag_xattrs);
 	assert_int_equal(cfg.grpc_port, 50052);
+	assert_string_equal(cfg.grpc_address, "127.0.0.1");
+	assert_false(cfg.grpc_allow_remote);
+	assert_int_equal(cfg.metrics_port, 50053);
 	assert_null(cfg.origins);
 	assert_int_equal(cfg.n_origins, 0);
 	assert_int_equal(cfg.cache.metadata_cache_mb, 100);
@@ -905,7 +908,7 @@ static void test_config_defaults(void **state)
 		assert_int_equal(cfg.health.per_origin_thresholds[i], -1);
 	assert_null(cfg.logging.log_dir);
 	assert_false(cfg.logging.json_output);
-	assert_false(cfg.logging.journald);
+	assert_true(cfg.logging.journald);
 	assert_string_equal(cfg.logging.level, "info");
 	assert_true(cfg.logging.trace_sample_rate == 1.0);
 	config_release(&cfg);
@@ -978,7 +981,7 @@ static void test_config_every_key(void **state)
 		"[logging]\n"
 		"log_dir = \"/l\"\n"
 		"json_output = true\n"
-		"journald = true\n"
+		"journald = false\n"
 		"level = \" scan=debug, WARN,musicfs=trace \"\n"
 		"trace_sample_rate = 0.25\n"
 		"[plugins]\n"
@@ -1036,7 +1039,7 @@ static void test_config_every_key(void **state)
 		assert_int_equal(cfg.health.per_origin_thresholds[i], i + 1);
 	assert_string_equal(cfg.logging.log_dir, "/l");
 	assert_true(cfg.logging.json_output);
-	assert_true(cfg.logging.journald);
+	assert_false(cfg.logging.journald);
 	assert_string_equal(cfg.logging.level,
 			    " scan=debug, WARN,musicfs=trace ");
 	assert_true(cfg.logging.trace_sample_rate == 0.25);
@@ -1103,7 +1106,7 @@ static void test_config_bad_values(void **state)
 		  "t.toml:1:7: key 'cache.content_cache_gb' must be an "
 		  "integer" },
 		{ "grpc_port = 70000\n",
-		  "t.toml:1:1: key 'grpc_port' must be between 1 and 65535" },
+		  "t.toml:1:1: key 'grpc_port' must be between 0 and 65535" },
 		{ "tag_xattrs = 1\n",
 		  "t.toml:1:1: key 'tag_xattrs' must be true or false" },
 		{ "mount_point = 1\n",

@@ -1,0 +1,159 @@
+/*
+ * collect.c - the daemon's figures on the metrics page: origin health and
+ * file counts, scan progress, events, background tasks, open files.  (The
+ * FUSE operation counters and latencies are the metrics module's own.)
+ *
+ * Collectors run on whichever thread renders the page (the HTTP thread or
+ * the gRPC thread), so the catalog reader they share is behind a mutex.
+ */
+#include "common/mfs.h"
+#define MFS_LOG_MODULE MFS_LOGM_DAEMON
+#include "log/log.h"
+#include "catalog/catalog.h"
+#include "daemon/daemon_i.h"
+#include "events/events.h"
+#include "fuse/mfs_fuse.h"
+#include "health/health.h"
+#include "metrics/metrics.h"
+#include "scan/scan.h"
+#include "supervisor/supervisor.h"
+
+#define COLLECT_MAX_TASKS 16
+
+static pthread_mutex_t reader_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct catalog *reader;
+
+static void collect_origins(struct metrics_out *out, struct daemon *d)
+{
+	struct health_status hs;
+	int64_t n;
+	size_t i;
+
+	metrics_family(out, "musicfs_origin_health", "gauge",
+		       "1 if the origin answered its last checks, 0 if it is "
+		       "unhealthy, -1 before the first check");
+	for (i = 0; i < d->n_origins; i++) {
+		if (health_get(d->health, i, &hs))
+			continue;
+		metrics_sample_label(out, "musicfs_origin_health", "origin",
+				     d->origins[i]->id,
+				     hs.state == HEALTH_HEALTHY     ? 1
+				     : hs.state == HEALTH_UNHEALTHY ? 0
+								    : -1);
+	}
+	metrics_family(out, "musicfs_origin_files", "gauge",
+		       "Audio files and cover images of the origin in the "
+		       "catalog");
+	pthread_mutex_lock(&reader_lock);
+	if (!reader && catalog_open(d->db_path, CATALOG_READER, 256, &reader))
+		reader = NULL;
+	for (i = 0; reader && i < d->n_origins; i++)
+		if (!catalog_files_count(reader, d->origins[i]->catalog_id, &n))
+			metrics_sample_label(out, "musicfs_origin_files",
+					     "origin", d->origins[i]->id,
+					     (double)n);
+	pthread_mutex_unlock(&reader_lock);
+}
+
+static void collect_scan(struct metrics_out *out, struct daemon *d)
+{
+	struct scan_origin_progress p;
+	struct scan_progress sp;
+	size_t i;
+
+	scan_get_progress(d->scan, &sp);
+	metrics_family(out, "musicfs_scan_files_seen_total", "counter",
+		       "Files looked at by every walk since start");
+	metrics_sample(out, "musicfs_scan_files_seen_total", NULL,
+		       (double)sp.files_seen);
+	metrics_family(out, "musicfs_scan_files_parsed_total", "counter",
+		       "New or changed files read since start");
+	metrics_sample(out, "musicfs_scan_files_parsed_total", NULL,
+		       (double)sp.files_parsed);
+	metrics_family(out, "musicfs_scan_files_removed_total", "counter",
+		       "Files that vanished from their origin since start");
+	metrics_sample(out, "musicfs_scan_files_removed_total", NULL,
+		       (double)sp.files_removed);
+	metrics_family(out, "musicfs_scan_initial_done", "gauge",
+		       "1 once every origin was walked once");
+	metrics_sample(out, "musicfs_scan_initial_done", NULL,
+		       sp.initial_done ? 1 : 0);
+	metrics_family(out, "musicfs_sync_files_changed", "gauge",
+		       "Files added, changed or removed by the origin's last "
+		       "walk");
+	for (i = 0; i < d->n_origins; i++)
+		if (!scan_get_origin_progress(d->scan, i, &p))
+			metrics_sample_label(out, "musicfs_sync_files_changed",
+					     "origin", d->origins[i]->id,
+					     (double)(p.files_parsed +
+						      p.files_removed));
+}
+
+static void collect_events(struct metrics_out *out, struct daemon *d)
+{
+	struct event_bus_stats st;
+	int t;
+
+	event_bus_get_stats(d->bus, &st);
+	metrics_family(out, "musicfs_events_total", "counter",
+		       "Events published, by type");
+	for (t = 0; t < EVENT_TYPE_COUNT; t++)
+		metrics_sample_label(out, "musicfs_events_total", "type",
+				     event_type_name((enum event_type)t),
+				     (double)st.published[t]);
+	metrics_family(out, "musicfs_event_subscribers", "gauge",
+		       "Open event subscriptions");
+	metrics_sample(out, "musicfs_event_subscribers", NULL,
+		       (double)st.subscribers);
+	metrics_family(out, "musicfs_event_subscribers_dropped_total",
+		       "counter",
+		       "Subscribers dropped because they fell behind");
+	metrics_sample(out, "musicfs_event_subscribers_dropped_total", NULL,
+		       (double)st.dropped_subscribers);
+	metrics_family(out, "musicfs_events_lost_total", "counter",
+		       "Events the dropped subscribers never received");
+	metrics_sample(out, "musicfs_events_lost_total", NULL,
+		       (double)st.lost_events);
+}
+
+static void collect_process(struct metrics_out *out, struct daemon *d)
+{
+	struct task_status ts[COLLECT_MAX_TASKS];
+	struct mfs_fuse_stats fs;
+	size_t n, i;
+
+	mfs_fuse_get_stats(d->fuse, &fs);
+	metrics_family(out, "musicfs_open_handles", "gauge",
+		       "Files open through the mount");
+	metrics_sample(out, "musicfs_open_handles", NULL,
+		       (double)fs.open_handles);
+	metrics_family(out, "musicfs_task_restarts_total", "counter",
+		       "Restarts of each background task after a failure");
+	n = MFS_MIN(supervisor_status(d->supervisor, ts, COLLECT_MAX_TASKS),
+		    (size_t)COLLECT_MAX_TASKS);
+	for (i = 0; i < n; i++)
+		metrics_sample_label(out, "musicfs_task_restarts_total", "task",
+				     ts[i].name, ts[i].restarts);
+}
+
+static void collect_all(struct metrics_out *out, void *arg)
+{
+	struct daemon *d = arg;
+
+	collect_origins(out, d);
+	collect_scan(out, d);
+	collect_events(out, d);
+	collect_process(out, d);
+}
+
+int collect_register(struct daemon *d)
+{
+	return metrics_add_collector(collect_all, d);
+}
+
+void collect_release(void)
+{
+	pthread_mutex_lock(&reader_lock);
+	catalog_close(&reader);
+	pthread_mutex_unlock(&reader_lock);
+}
