@@ -22,10 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* every subsystem at INFO, however many there are (a GNU range) */
 unsigned char mfs_log_levels[MFS_LOGM_COUNT] = {
-	MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO,
-	MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO,
-	MFS_LOG_INFO, MFS_LOG_INFO, MFS_LOG_INFO,
+	[0 ... MFS_LOGM_COUNT - 1] = MFS_LOG_INFO,
 };
 
 static const char *const module_names[MFS_LOGM_COUNT] = {

@@ -45,41 +45,74 @@ static void mark_secret(unsigned char *bits, const char *in, size_t len,
 	}
 }
 
-/*
- * Where the authority of a URL ends (RFC 3986: '/', '?', '#'), or a byte
- * that cannot be part of a URL at all: blanks, controls, quotes and the
- * delimiters people put around URLs in messages.
- */
-static bool authority_end(unsigned char c)
+/* Where a URL written in a message ends: blanks, controls, quotes. */
+static bool token_end(unsigned char c)
 {
-	return c <= ' ' || c == 0x7f || strchr("/?#\"<>\\^`{|}", c);
+	return c <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' ||
+	       c == '`';
 }
 
-/* scheme://user:password@host: mark "password" (up to the last '@'). */
+static bool all_digits(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+/*
+ * The password of the URL whose authority starts at a (the token ends at
+ * e): [*from, *to), or false.  Well-formed: userinfo is what precedes the
+ * last '@' before the first '/', '?' or '#'.  People also write secrets
+ * with a raw '/' or '#' (AWS secret keys have '/'): when the authority
+ * has no '@' but a ':' that is not followed by a port, the password runs
+ * to the last '@' of the token.  A malformed URL is rather over-redacted.
+ */
+static bool url_password(const char *a, const char *e, const char **from,
+			 const char **to)
+{
+	const char *r = a;
+	const char *colon;
+	const char *at;
+
+	while (r < e && *r != '/' && *r != '?' && *r != '#')
+		r++;
+	at = r > a ? memrchr(a, '@', (size_t)(r - a)) : NULL;
+	if (at) {
+		colon = memchr(a, ':', (size_t)(at - a));
+	} else {
+		colon = r > a ? memchr(a, ':', (size_t)(r - a)) : NULL;
+		if (colon && !all_digits(colon + 1, r) && e > r)
+			at = memrchr(r, '@', (size_t)(e - r));
+	}
+	if (!colon || !at || colon + 1 >= at)
+		return false;
+	*from = colon + 1;
+	*to = at;
+	return true;
+}
+
+/* scheme://user:password@host: mark "password". */
 static void mark_url_passwords(unsigned char *bits, const char *in,
 			       size_t len)
 {
 	const char *end = in + len;
 	const char *p = in;
 	const char *hit;
-	const char *a;
+	const char *from;
+	const char *to;
 	const char *e;
-	const char *at;
-	const char *colon;
 
 	while (p < end) {
 		hit = memmem(p, (size_t)(end - p), "://", 3);
 		if (!hit)
 			break;
-		a = hit + 3;
-		e = a;
-		while (e < end && !authority_end((unsigned char)*e))
+		p = hit + 3;
+		e = p;
+		while (e < end && !token_end((unsigned char)*e))
 			e++;
-		at = e > a ? memrchr(a, '@', (size_t)(e - a)) : NULL;
-		colon = at ? memchr(a, ':', (size_t)(at - a)) : NULL;
-		if (colon && colon + 1 < at)
-			mark(bits, (size_t)(colon + 1 - in), (size_t)(at - in));
-		p = a;
+		if (url_password(p, e, &from, &to))
+			mark(bits, (size_t)(from - in), (size_t)(to - in));
 	}
 }
 
