@@ -17,6 +17,8 @@
 #include "log/log_i.h"
 
 #include <sys/stat.h>
+/* else sd_journal_sendv adds CODE_FILE=log_journal.c: true, and useless */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
