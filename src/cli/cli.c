@@ -18,6 +18,10 @@ static const char usage_text[] =
 	"  mount     mount a library (musicfs mount --help for the options)\n"
 	"  probe     print what MusicFS reads from audio files (tags,\n"
 	"            picture, byte layout); no daemon needed\n"
+	"  status    what the running daemon is doing\n"
+	"  origin    list origins, their health; rescan one\n"
+	"  events    follow the daemon's events\n"
+	"  shutdown  stop the daemon (gracefully by default) and unmount\n"
 	"  help      show this help, or a command's help: musicfs help mount\n"
 	"\n"
 	"options:\n"
@@ -34,6 +38,10 @@ struct cli_command {
 static const struct cli_command commands[] = {
 	{ "mount", cmd_mount },
 	{ "probe", cmd_probe },
+	{ "status", cmd_status },
+	{ "origin", cmd_origin },
+	{ "events", cmd_events },
+	{ "shutdown", cmd_shutdown },
 };
 
 void cli_error(const char *fmt, ...)

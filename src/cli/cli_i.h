@@ -13,6 +13,19 @@ struct cli_global {
 
 int cmd_mount(int argc, char **argv, const struct cli_global *g);
 int cmd_probe(int argc, char **argv, const struct cli_global *g);
+int cmd_status(int argc, char **argv, const struct cli_global *g);
+int cmd_origin(int argc, char **argv, const struct cli_global *g);
+int cmd_events(int argc, char **argv, const struct cli_global *g);
+int cmd_shutdown(int argc, char **argv, const struct cli_global *g);
+
+struct config;
+
+/*
+ * Read --config FILE (explicit_path), else the default config file if it
+ * exists, into cfg (prepared by config_init).  0, or CLI_EXIT_USAGE after
+ * printing why the file is bad.
+ */
+int cli_load_config(struct config *cfg, const char *explicit_path);
 
 /*
  * Set the log filter from specs[0..n), later ones winning (config, env,

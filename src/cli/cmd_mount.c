@@ -59,24 +59,6 @@ struct mount_flags {
 	struct daemon_options daemon;
 };
 
-/* The default config file if it exists, else NULL.  Caller frees. */
-static char *default_config_path(void)
-{
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
-	char *path = NULL;
-
-	if (xdg && *xdg)
-		path = str_printf("%s/musicfs/config.toml", xdg);
-	else if (home && *home)
-		path = str_printf("%s/.config/musicfs/config.toml", home);
-	if (path && access(path, R_OK)) {
-		free(path);
-		path = NULL;
-	}
-	return path;
-}
-
 static int parse_flags(int argc, char **argv, struct mount_flags *fl)
 {
 	static const struct option opts[] = {
@@ -138,30 +120,6 @@ static int set_string(char **field, const char *value)
 		return -ENOMEM;
 	free(*field);
 	*field = copy;
-	return 0;
-}
-
-/* Load the config file (the given one, else the default if it exists). */
-static int load_config_file(struct config *cfg, const char *explicit_path)
-{
-	char *path = explicit_path ? strdup(explicit_path) : default_config_path();
-	char err[512];
-	int rc;
-
-	if (!path)
-		return 0;
-	rc = config_load_file(cfg, path, err, sizeof(err));
-	if (!rc) {
-		/* SIGHUP reads it again */
-		free(cfg->config_path);
-		cfg->config_path = path;
-		path = NULL;
-	}
-	free(path);
-	if (rc) {
-		cli_error("%s", err);
-		return CLI_EXIT_USAGE;
-	}
 	return 0;
 }
 
@@ -244,7 +202,7 @@ int cmd_mount(int argc, char **argv, const struct cli_global *g)
 	fl.origins = calloc((size_t)argc, sizeof(*fl.origins));
 	rc = fl.origins ? parse_flags(argc, argv, &fl) : CLI_EXIT_FAILURE;
 	if (!rc)
-		rc = load_config_file(&cfg, fl.config);
+		rc = cli_load_config(&cfg, fl.config);
 	if (!rc)
 		rc = apply_flags(&cfg, &fl);
 	if (!rc)
