@@ -10,6 +10,7 @@
 #include "metrics/metrics.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -488,21 +489,36 @@ static void test_prometheus_client_parses(void **state)
 
 /* ---- HTTP --------------------------------------------------------------- */
 
-/* Send a request to 127.0.0.1:port, return all that comes back. */
-static char *http(int port, const char *request)
+/* A socket connected to the loopback address of family af, port. */
+static int connect_loopback(int af, int port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+	int fd = socket(af, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	a4.sin_port = htons((uint16_t)port);
+	a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a6.sin6_port = htons((uint16_t)port);
+	a6.sin6_addr = in6addr_loopback;
+	if (af == AF_INET)
+		assert_int_equal(connect(fd, (struct sockaddr *)&a4,
+					 sizeof(a4)), 0);
+	else
+		assert_int_equal(connect(fd, (struct sockaddr *)&a6,
+					 sizeof(a6)), 0);
+	return fd;
+}
+
+/* Send a request to the loopback address, return all that comes back. */
+static char *http_af(int af, int port, const char *request)
+{
 	struct buf b = BUF_INIT_MAX(16 << 20);
 	struct pollfd pfd;
 	char chunk[4096];
 	ssize_t n;
-	int fd;
+	int fd = connect_loopback(af, port);
 
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(write(fd, request, strlen(request)),
 			 (ssize_t)strlen(request));
 	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
@@ -517,6 +533,11 @@ static char *http(int port, const char *request)
 	return buf_detach(&b, NULL);
 }
 
+static char *http(int port, const char *request)
+{
+	return http_af(AF_INET, port, request);
+}
+
 /* The body of a response (after the blank line). */
 static const char *body_of(const char *resp)
 {
@@ -526,17 +547,37 @@ static const char *body_of(const char *resp)
 	return p + 4;
 }
 
+/* Threads of this process, from /proc/self/task. */
+static unsigned count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	unsigned n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static void test_http(void **state)
 {
 	struct metrics_http *h = NULL, *h2 = NULL;
+	unsigned threads = count_threads();
 	char *r;
-	int port;
+	int port, i;
 
 	(void)state;
 	record_three_reads();
 	assert_int_equal(metrics_http_start("127.0.0.1", 0, &h), 0);
 	port = metrics_http_port(h);
 	assert_true(port > 0 && port < 65536);
+	/* one polling thread, however many connections come */
+	for (i = 0; i < 5; i++)
+		free(http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+				"Connection: close\r\n\r\n"));
+	assert_int_equal(count_threads(), threads + 1);
 
 	r = http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n"
 		       "Connection: close\r\n\r\n");
@@ -583,6 +624,26 @@ static void test_http(void **state)
 	metrics_http_stop(h);
 }
 
+static void test_http_ipv6(void **state)
+{
+	struct metrics_http *h = NULL;
+	char *r;
+	int rc;
+
+	(void)state;
+	rc = metrics_http_start("::1", 0, &h);
+	if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT)
+		skip();
+	assert_int_equal(rc, 0);
+	r = http_af(AF_INET6, metrics_http_port(h),
+		    "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+		    "Connection: close\r\n\r\n");
+	assert_true(!strncmp(r, "HTTP/1.1 200 OK\r\n", 17));
+	assert_non_null(strstr(body_of(r), "musicfs_fuse_ops_total"));
+	free(r);
+	metrics_http_stop(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_prometheus_client_parses),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_http_ipv6),
 	};
 
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
