@@ -228,6 +228,11 @@ static void record(struct health *h, size_t i, bool timed_out)
 	st->last_latency_us = timed_out ? (uint64_t)h->timeout_ms * 1000
 					: sl->latency_us;
 	if (ok) {
+		/* even a failure too short to count as unhealthy may have
+		 * been a remount: the files and watches may be new */
+		if (st->consecutive_failures && st->state != HEALTH_UNHEALTHY &&
+		    h->scan)
+			scan_request_origin(h->scan, i);
 		st->consecutive_failures = 0;
 		st->last_error[0] = '\0';
 		if (st->state != HEALTH_HEALTHY)

@@ -7,7 +7,10 @@
  * (per origin type, else unhealthy_threshold) an origin is unhealthy and
  * origin_disconnected is published; the first success after that makes it
  * healthy again, publishes origin_connected and asks the scanner to walk
- * it again (what changed while it was away is found at once).
+ * it again (what changed while it was away is found at once).  A success
+ * after failures too few to call the origin unhealthy asks for a walk too:
+ * a share remounted between two checks has new files and needs new
+ * inotify watches.
  *
  * Probes run on a worker thread per origin so that a hung NFS stat cannot
  * stall the monitor or the other origins: a probe still running at its

@@ -581,7 +581,9 @@ def start_mount(mountpoint, origins, cache_dir, log_path, extra=(),
     args = ["mount", str(mountpoint)]
     for o in origins:
         args += ["--origin", str(o)]
-    args += ["--cache-dir", str(cache_dir), "-f", "-l", "debug"] + list(extra)
+    # no TCP ports unless a test asks: mounts of one run must not collide
+    args += ["--cache-dir", str(cache_dir), "-f", "-l", "debug",
+             "--grpc-port", "0", "--metrics-port", "0"] + list(extra)
     log = open(log_path, "ab")
     proc = subprocess.Popen(daemon_cmd(args), stdin=subprocess.DEVNULL,
                             stdout=log, stderr=log, start_new_session=True)

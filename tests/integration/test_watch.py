@@ -569,10 +569,6 @@ def test_origin_back_after_sighup(mount_factory, tmpfs_origin, library):
             "a file added after the origin came back", m)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not implemented: the health monitor of SPEC.md ([health] "
-    "check_interval_secs, parsed but unused): an origin whose file system "
-    "comes back is neither rescanned nor watched again until SIGHUP"))
 def test_origin_back_is_noticed(mount_factory, tmpfs_origin, library,
                                 tmp_path):
     cfg = tmp_path / "config.toml"
