@@ -46,6 +46,35 @@ static int64_t unix_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Credentials reach MusicFS through the environment (AWS_SECRET_ACCESS_KEY,
+ * SMB or SFTP passwords, tokens): their values are registered with the
+ * log so that no line, whatever module writes it, can carry them.
+ */
+static void register_env_secrets(void)
+{
+	static const char *const marks[] = { "PASSWORD", "SECRET", "TOKEN",
+					     "ACCESS_KEY", "PASSPHRASE" };
+	extern char **environ;
+	char **e;
+	size_t i;
+
+	for (e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+
+		if (!eq)
+			continue;
+		for (i = 0; i < MFS_ARRAY_SIZE(marks); i++) {
+			const char *hit = strstr(*e, marks[i]);
+
+			if (hit && hit < eq) {
+				mfs_log_add_secret(eq + 1);
+				break;
+			}
+		}
+	}
+}
+
 int daemon_open_log_sinks(const struct config *cfg, char *err, size_t errsize)
 {
 	const struct mfs_log_sinks sinks = {
@@ -371,6 +400,7 @@ int daemon_run(const struct config *cfg, const struct daemon_options *opts)
 	if (!rc)
 		rc = write_pid(&d);
 	if (!rc) {
+		register_env_secrets();
 		rc = daemon_open_log_sinks(cfg, err, sizeof(err));
 		if (rc)
 			mfs_log(MFS_LOG_ERROR, "logging: %s", err);
