@@ -205,7 +205,10 @@ static size_t list_rotated(int dirfd, char ***names)
 			close(fd);
 		return 0;
 	}
-	while ((de = readdir(d))) {
+	for (;;) {
+		de = readdir(d);
+		if (!de)
+			break;
 		if (!is_rotated_name(de->d_name))
 			continue;
 		if (n == cap) {
