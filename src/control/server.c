@@ -237,9 +237,11 @@ static void handle_request(struct control *srv, struct control_call *c)
 	grpc_slice s;
 
 	if (!c->recv_bb) {
-		/* half-closed without a message */
-		control_reply_error(&r, GRPC_STATUS_INVALID_ARGUMENT,
-				    "no request message");
+		/* half-closed: the normal end of a bidi stream (status OK,
+		 * as its client expects); any other method lacks its request */
+		if (!m->bidi)
+			control_reply_error(&r, GRPC_STATUS_INVALID_ARGUMENT,
+					    "no request message");
 		send_final(c, &r);
 		return;
 	}
