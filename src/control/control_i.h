@@ -62,6 +62,10 @@ struct control_method {
 /* The handlers' table (handlers.c), NULL-path terminated. */
 extern const struct control_method control_methods[];
 
+/* Server reflection, v1alpha and v1 (reflection.c): one bidi handler. */
+int control_reflection_info(struct control *srv, const uint8_t *req,
+			    size_t len, struct control_reply *reply);
+
 /* The daemon's subsystems, for handlers. */
 const struct control_deps *control_deps_of(const struct control *srv);
 

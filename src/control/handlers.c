@@ -466,5 +466,10 @@ const struct control_method control_methods[] = {
 	{ .path = SERVICE "GetMetrics",
 	  .request = &musicfs__v1__get_metrics_request__descriptor,
 	  .unary = get_metrics },
+	{ .path = "/grpc.reflection.v1alpha.ServerReflection/"
+		  "ServerReflectionInfo",
+	  .bidi = control_reflection_info },
+	{ .path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+	  .bidi = control_reflection_info },
 	{ .path = NULL },
 };
