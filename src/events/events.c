@@ -27,7 +27,7 @@ struct event_sub {
 	struct event_bus *bus;
 	struct event_sub *prev, *next;	/* protected by bus->lock */
 	uint32_t mask;			/* 0 = every type */
-	uint64_t cursor;	/* next seq to look at; protected by bus->lock */
+	uint64_t cursor;	/* next seq to look at; bus->lock */
 	uint64_t base;		/* matching events published before us */
 	uint64_t delivered;	/* matching events returned; bus->lock */
 	uint64_t lost;		/* set when dropped; bus->lock */

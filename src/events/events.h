@@ -64,7 +64,7 @@ struct event {
 	enum event_type type;
 	int64_t time_us;	/* CLOCK_REALTIME, microseconds */
 	char *origin;		/* origin id, may be NULL */
-	char *path;		/* virtual or origin-relative path, may be NULL */
+	char *path;		/* virtual or origin-relative, may be NULL */
 	int64_t value;		/* files changed (sync_completed), bytes
 				   (cache_eviction), else 0 */
 };
@@ -143,10 +143,10 @@ uint64_t event_bus_wait(struct event_bus *bus, uint64_t seen,
 void event_bus_wake(struct event_bus *bus);
 
 struct event_bus_stats {
-	uint64_t published[EVENT_TYPE_COUNT];	/* since the bus was made */
+	uint64_t published[EVENT_TYPE_COUNT]; /* since the bus was made */
 	uint64_t subscribers;		/* open and not dropped, now */
-	uint64_t dropped_subscribers;	/* dropped for falling behind, ever */
-	uint64_t lost_events;		/* events those never saw, ever */
+	uint64_t dropped_subscribers;	/* dropped for falling behind */
+	uint64_t lost_events;		/* events those never saw */
 };
 
 /*

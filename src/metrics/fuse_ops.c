@@ -173,7 +173,7 @@ MFS_TESTABLE void metrics_fuse_record_at(enum metrics_fuse_op op,
 					 uint64_t elapsed_ns, uint64_t now_ns)
 {
 	uint64_t epoch = now_ns >> WINDOW_SHIFT;
-	unsigned slot = (unsigned)(epoch & 1);
+	unsigned slot = (unsigned)(epoch & 1), bucket;
 	struct op_block *blk;
 
 	if ((unsigned)op >= METRICS_OP_COUNT)
@@ -186,13 +186,15 @@ MFS_TESTABLE void metrics_fuse_record_at(enum metrics_fuse_op op,
 		    epoch &&
 	    !claim_window(epoch))
 		return;
-	atomic_fetch_add_explicit(&blk->hist[slot][metrics_bucket_of(elapsed_ns)],
-				  1, memory_order_relaxed);
+	bucket = metrics_bucket_of(elapsed_ns);
+	atomic_fetch_add_explicit(&blk->hist[slot][bucket], 1,
+				  memory_order_relaxed);
 }
 
 void metrics_fuse_record(enum metrics_fuse_op op, uint64_t elapsed_ns)
 {
-	metrics_fuse_record_at(op, elapsed_ns, clock_ns(CLOCK_MONOTONIC_COARSE));
+	metrics_fuse_record_at(op, elapsed_ns,
+			       clock_ns(CLOCK_MONOTONIC_COARSE));
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -333,11 +335,12 @@ static void render_op_summary(struct metrics_out *out, unsigned op,
 
 	total = recent_histogram((enum metrics_fuse_op)op, now_ns, h);
 	for (i = 0; i < MFS_ARRAY_SIZE(quantiles); i++) {
+		double v = total ? histogram_quantile(h, total, quantiles[i])
+				 : NAN;
+
 		snprintf(labels, sizeof(labels), "op=\"%s\",quantile=\"%g\"",
 			 name, quantiles[i]);
-		metrics_sample(out, "musicfs_fuse_latency_seconds", labels,
-			       total ? histogram_quantile(h, total, quantiles[i])
-				     : NAN);
+		metrics_sample(out, "musicfs_fuse_latency_seconds", labels, v);
 	}
 	snprintf(labels, sizeof(labels), "op=\"%s\"", name);
 	metrics_sample(out, "musicfs_fuse_latency_seconds_sum", labels,

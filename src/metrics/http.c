@@ -9,6 +9,7 @@
  * with getsockname(); libmicrohttpd closes it when stopped.
  */
 #include "common/mfs.h"
+#define MFS_LOG_MODULE MFS_LOGM_CONTROL
 #include "log/log.h"
 #include "metrics/metrics_i.h"
 
@@ -101,7 +102,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
 	(void)upload_data_size;
 	(void)con_cls;
 	if (strcmp(url, "/metrics") != 0)
-		return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n",
+				  NULL);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,

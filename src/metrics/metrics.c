@@ -9,6 +9,7 @@
  * page: the other metrics are still worth having.
  */
 #include "common/mfs.h"
+#define MFS_LOG_MODULE MFS_LOGM_CONTROL
 #include "common/str.h"
 #include "log/log.h"
 #include "metrics/metrics_i.h"

@@ -180,7 +180,8 @@ static void test_type_filter(void **state)
 	struct event_sub *files =
 		subscribe(bus, EVENT_MASK(EVENT_FILE_ADDED) |
 				       EVENT_MASK(EVENT_FILE_REMOVED));
-	struct event_sub *sync = subscribe(bus, EVENT_MASK(EVENT_SYNC_COMPLETED));
+	struct event_sub *sync =
+		subscribe(bus, EVENT_MASK(EVENT_SYNC_COMPLETED));
 	struct event e;
 
 	(void)state;

@@ -55,6 +55,13 @@ static double quantile(enum metrics_fuse_op op, double q, uint64_t now)
 	return s;
 }
 
+static int quantile_rc(enum metrics_fuse_op op, double q, uint64_t now)
+{
+	double s;
+
+	return metrics_fuse_quantile_at(op, q, now, &s);
+}
+
 static void test_buckets(void **state)
 {
 	uint64_t v;
@@ -83,19 +90,14 @@ static void test_buckets(void **state)
 static void test_quantiles_known(void **state)
 {
 	uint64_t now = WINDOW(100), i;
-	double s;
 
 	(void)state;
 	metrics_fuse_reset();
-	assert_int_equal(metrics_fuse_quantile_at(METRICS_OP_READ, 0.5, now, &s),
-			 -ENODATA);
-	assert_int_equal(metrics_fuse_quantile_at(METRICS_OP_READ, 1.5, now, &s),
-			 -EINVAL);
-	assert_int_equal(metrics_fuse_quantile_at(METRICS_OP_COUNT, 0.5, now,
-						  &s),
-			 -EINVAL);
-	assert_int_equal(metrics_fuse_quantile_at(METRICS_OP_READ, NAN, now, &s),
-			 -EINVAL);
+	assert_int_equal(quantile_rc(METRICS_OP_READ, 0.5, now), -ENODATA);
+	assert_int_equal(quantile_rc(METRICS_OP_READ, 1.5, now), -EINVAL);
+	assert_int_equal(quantile_rc(METRICS_OP_READ, -0.1, now), -EINVAL);
+	assert_int_equal(quantile_rc(METRICS_OP_READ, NAN, now), -EINVAL);
+	assert_int_equal(quantile_rc(METRICS_OP_COUNT, 0.5, now), -EINVAL);
 
 	/* uniform: 1, 2, ... 10000 us */
 	for (i = 1; i <= 10000; i++)
@@ -104,7 +106,8 @@ static void test_quantiles_known(void **state)
 	assert_near(quantile(METRICS_OP_READ, 0.9, now), 9000 * US);
 	assert_near(quantile(METRICS_OP_READ, 0.99, now), 9900 * US);
 	/* 1 us is below the first bucket: reported as 0.512 us */
-	assert_true(fabs(quantile(METRICS_OP_READ, 0, now) - 512e-9) < 1e-12);
+	assert_true(fabs(quantile(METRICS_OP_READ, 0, now) - 512e-9) <
+		    1e-12);
 	assert_near(quantile(METRICS_OP_READ, 1, now), 10000 * US);
 
 	/* one value: every quantile is it */
@@ -130,7 +133,8 @@ static void test_quantiles_known(void **state)
 
 	/* the ends: below 1.024 us and from 68.7 s */
 	metrics_fuse_record_at(METRICS_OP_STATFS, 300, now);
-	assert_true(fabs(quantile(METRICS_OP_STATFS, 0.5, now) - 512e-9) < 1e-12);
+	assert_true(fabs(quantile(METRICS_OP_STATFS, 0.5, now) - 512e-9) <
+		    1e-12);
 	metrics_fuse_record_at(METRICS_OP_READLINK, 1000 * 1000 * MS, now);
 	assert_true(fabs(quantile(METRICS_OP_READLINK, 0.5, now) -
 			 (double)((uint64_t)1 << 36) / 1e9) < 1e-9);
@@ -191,7 +195,8 @@ static void *recorder_main(void *arg)
 	uint64_t i;
 
 	for (i = 0; i < RECORDS; i++)
-		metrics_fuse_record((enum metrics_fuse_op)(i % METRICS_OP_COUNT),
+		metrics_fuse_record((enum metrics_fuse_op)(i %
+							   METRICS_OP_COUNT),
 				    (id + 1) * 1000 + i % 7);
 	return NULL;
 }
@@ -373,7 +378,8 @@ static void test_render(void **state)
 			  "{op=\"read\",quantile=\"0.99\"} 0.002031616");
 	assert_line(text, "musicfs_fuse_latency_seconds"
 			  "{op=\"lookup\",quantile=\"0.5\"} NaN");
-	assert_line(text, "musicfs_fuse_latency_seconds_sum{op=\"read\"} 0.006");
+	assert_line(text,
+		    "musicfs_fuse_latency_seconds_sum{op=\"read\"} 0.006");
 	assert_line(text, "musicfs_fuse_latency_seconds_count{op=\"read\"} 3");
 	assert_line(text, "# HELP test_origin_health 1 if the origin answers."
 			  "\\nSecond \\\\ line.");
