@@ -421,6 +421,7 @@ static void *cq_main(void *arg)
 {
 	struct control *srv = arg;
 	grpc_event ev;
+	enum tag_kind kind;
 	struct tag *t;
 	bool done = false;
 
@@ -430,8 +431,10 @@ static void *cq_main(void *arg)
 		if (ev.type != GRPC_OP_COMPLETE)
 			break;
 		t = ev.tag;
+		/* read now: a refused new call frees the struct t is in */
+		kind = t->kind;
 		pthread_mutex_lock(&srv->lock);
-		switch (t->kind) {
+		switch (kind) {
 		case TAG_NEW:
 			on_new_call(srv, t->call, ev.success);
 			break;
@@ -447,7 +450,7 @@ static void *cq_main(void *arg)
 			srv->shutdown_done = true;
 			break;
 		}
-		if ((t->kind == TAG_OPS || t->kind == TAG_CLOSE) &&
+		if ((kind == TAG_OPS || kind == TAG_CLOSE) &&
 		    t->call->closed && t->call->pending == 0)
 			free_call(srv, t->call);
 		done = srv->shutdown_done && srv->n_calls == 0 && !srv->armed;
