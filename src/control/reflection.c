@@ -24,13 +24,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-typedef Grpc__Reflection__V1alpha__ServerReflectionRequest refl_request;
-typedef Grpc__Reflection__V1alpha__ServerReflectionResponse refl_response;
-typedef Grpc__Reflection__V1alpha__ListServiceResponse refl_list;
-typedef Grpc__Reflection__V1alpha__ServiceResponse refl_service;
-typedef Grpc__Reflection__V1alpha__FileDescriptorResponse refl_files;
-typedef Grpc__Reflection__V1alpha__ErrorResponse refl_error;
 
 #define REQ(x) GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__##x
 #define RESP(x) GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__##x
@@ -67,24 +62,25 @@ static const struct refl_index *index_get(void)
 
 /* A response and what it points at, alive until it is packed. */
 struct answer {
-	refl_response resp;
-	refl_list list;
-	refl_files files;
-	refl_error error;
-	refl_service *services;		/* heap */
-	refl_service **service_ptrs;	/* heap */
-	ProtobufCBinaryData *blobs;	/* heap; data: the embedded set */
+	Grpc__Reflection__V1alpha__ServerReflectionResponse resp;
+	Grpc__Reflection__V1alpha__ListServiceResponse list;
+	Grpc__Reflection__V1alpha__FileDescriptorResponse files;
+	Grpc__Reflection__V1alpha__ErrorResponse error;
+	/* on the heap; blobs' data: the embedded set */
+	Grpc__Reflection__V1alpha__ServiceResponse *services;
+	Grpc__Reflection__V1alpha__ServiceResponse **service_ptrs;
+	ProtobufCBinaryData *blobs;
 	char message[256];
 };
 
-static void answer_init(struct answer *a, refl_request *rq)
+static void answer_init(struct answer *a,
+			Grpc__Reflection__V1alpha__ServerReflectionRequest *rq)
 {
-	*a = (struct answer){
-		.resp = GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__INIT,
-		.list = GRPC__REFLECTION__V1ALPHA__LIST_SERVICE_RESPONSE__INIT,
-		.files = GRPC__REFLECTION__V1ALPHA__FILE_DESCRIPTOR_RESPONSE__INIT,
-		.error = GRPC__REFLECTION__V1ALPHA__ERROR_RESPONSE__INIT,
-	};
+	memset(a, 0, sizeof(*a));
+	grpc__reflection__v1alpha__server_reflection_response__init(&a->resp);
+	grpc__reflection__v1alpha__list_service_response__init(&a->list);
+	grpc__reflection__v1alpha__file_descriptor_response__init(&a->files);
+	grpc__reflection__v1alpha__error_response__init(&a->error);
 	/* both in every response: clients match answers to questions */
 	a->resp.valid_host = rq->host;
 	a->resp.original_request = rq;
@@ -170,8 +166,9 @@ static int answer_file(struct answer *a, const struct refl_index *ix,
 	return 0;
 }
 
-static int answer_request(struct answer *a, const struct refl_index *ix,
-			  const refl_request *rq)
+static int answer_request(
+	struct answer *a, const struct refl_index *ix,
+	const Grpc__Reflection__V1alpha__ServerReflectionRequest *rq)
 {
 	switch (rq->message_request_case) {
 	case REQ(MESSAGE_REQUEST_LIST_SERVICES):
@@ -206,7 +203,7 @@ int control_reflection_info(struct control *srv, const uint8_t *req,
 {
 	const struct refl_index *ix = index_get();
 	struct answer a;
-	refl_request *rq;
+	Grpc__Reflection__V1alpha__ServerReflectionRequest *rq;
 	int rc;
 
 	(void)srv;

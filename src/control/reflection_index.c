@@ -15,11 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef Google__Protobuf__FileDescriptorProto file_proto;
-typedef Google__Protobuf__DescriptorProto message_proto;
-typedef Google__Protobuf__EnumDescriptorProto enum_proto;
-typedef Google__Protobuf__FieldDescriptorProto field_proto;
-typedef Google__Protobuf__ServiceDescriptorProto service_proto;
 
 /* Protobuf wire types, and the key of FileDescriptorSet.file (field 1). */
 enum { WIRE_VARINT = 0, WIRE_I64 = 1, WIRE_LEN = 2, WIRE_I32 = 5 };
@@ -127,20 +122,21 @@ static int split_set(const uint8_t *set, size_t len, struct refl_file *files,
 /* Split the set and unpack each file into protos[] (the caller frees it,
  * with free_protos, whatever the result). */
 static int load_files(struct refl_index *ix, const uint8_t *set, size_t len,
-		      file_proto ***protos)
+		      Google__Protobuf__FileDescriptorProto ***protos)
 {
-	file_proto **fp;
+	Google__Protobuf__FileDescriptorProto **fp;
 	size_t i, n;
 	int rc = split_set(set, len, NULL, &n);
 
 	if (rc || n == 0)
 		return rc;
 	ix->files = calloc(n, sizeof(*ix->files));
-	fp = *protos = calloc(n, sizeof(*fp));
+	fp = calloc(n, sizeof(*fp));
+	*protos = fp;
 	if (!ix->files || !fp)
 		return -ENOMEM;
 	ix->n_files = n;
-	split_set(set, len, ix->files, &n);
+	split_set(set, len, ix->files, &n);	/* same bytes: succeeds */
 	for (i = 0; i < n; i++) {
 		fp[i] = google__protobuf__file_descriptor_proto__unpack(
 			NULL, ix->files[i].len, ix->files[i].data);
@@ -153,7 +149,8 @@ static int load_files(struct refl_index *ix, const uint8_t *set, size_t len,
 	return 0;
 }
 
-static void free_protos(file_proto **protos, size_t n)
+static void free_protos(Google__Protobuf__FileDescriptorProto **protos,
+			size_t n)
 {
 	size_t i;
 
@@ -166,7 +163,7 @@ static void free_protos(file_proto **protos, size_t n)
 
 /* Dependencies by index; every one must be in the set (--include_imports). */
 static int resolve_deps(struct refl_index *ix, size_t file,
-			const file_proto *fp)
+			const Google__Protobuf__FileDescriptorProto *fp)
 {
 	struct refl_file *f = &ix->files[file];
 	ssize_t d;
@@ -218,7 +215,8 @@ static int add_symbol(struct refl_index *ix, const char *scope,
 }
 
 static int index_fields(struct refl_index *ix, const char *scope,
-			field_proto *const *fields, size_t n, size_t file)
+			Google__Protobuf__FieldDescriptorProto *const *fields,
+			size_t n, size_t file)
 {
 	size_t i;
 	int rc = 0;
@@ -229,7 +227,8 @@ static int index_fields(struct refl_index *ix, const char *scope,
 }
 
 static int index_enum(struct refl_index *ix, const char *scope,
-		      const enum_proto *e, size_t file)
+		      const Google__Protobuf__EnumDescriptorProto *e,
+		      size_t file)
 {
 	size_t i;
 	int rc = add_symbol(ix, scope, e->name, file, false, NULL);
@@ -243,7 +242,8 @@ static int index_enum(struct refl_index *ix, const char *scope,
 }
 
 static int index_message(struct refl_index *ix, const char *scope,
-			 const message_proto *m, size_t file)
+			 const Google__Protobuf__DescriptorProto *m,
+			 size_t file)
 {
 	const char *name;
 	size_t i;
@@ -265,7 +265,8 @@ static int index_message(struct refl_index *ix, const char *scope,
 }
 
 static int index_service(struct refl_index *ix, const char *scope,
-			 const service_proto *s, size_t file)
+			 const Google__Protobuf__ServiceDescriptorProto *s,
+			 size_t file)
 {
 	const char *name;
 	size_t i;
@@ -278,7 +279,7 @@ static int index_service(struct refl_index *ix, const char *scope,
 }
 
 static int index_file(struct refl_index *ix, size_t file,
-		      const file_proto *fp)
+		      const Google__Protobuf__FileDescriptorProto *fp)
 {
 	const char *pkg = fp->package ? fp->package : "";
 	size_t i;
@@ -321,7 +322,7 @@ static int finish_symbols(struct refl_index *ix)
 int refl_index_build(const uint8_t *set, size_t len, struct refl_index **out)
 {
 	struct refl_index *ix = calloc(1, sizeof(*ix));
-	file_proto **protos = NULL;
+	Google__Protobuf__FileDescriptorProto **protos = NULL;
 	size_t i;
 	int rc;
 

@@ -10,14 +10,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-typedef Google__Protobuf__FileDescriptorProto file_proto;
-typedef Google__Protobuf__DescriptorProto message_proto;
-typedef Google__Protobuf__EnumDescriptorProto enum_proto;
-typedef Google__Protobuf__EnumValueDescriptorProto value_proto;
-typedef Google__Protobuf__FieldDescriptorProto field_proto;
-typedef Google__Protobuf__OneofDescriptorProto oneof_proto;
-typedef Google__Protobuf__ServiceDescriptorProto service_proto;
-typedef Google__Protobuf__MethodDescriptorProto method_proto;
 
 /* protobuf-c's structs take char *; these tests only pack them */
 #define S(lit) ((char *)(lit))
@@ -32,12 +24,14 @@ static void put_varint(struct set *s, uint64_t v)
 {
 	do {
 		assert_true(s->len < sizeof(s->data));
-		s->data[s->len++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		s->data[s->len++] =
+			(uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
 		v >>= 7;
 	} while (v);
 }
 
-static void put_file(struct set *s, const file_proto *fp)
+static void put_file(struct set *s,
+		     const Google__Protobuf__FileDescriptorProto *fp)
 {
 	size_t n = protobuf_c_message_get_packed_size(&fp->base);
 
@@ -113,103 +107,97 @@ static void test_embedded_set(void **state)
 
 /*
  * a.proto (no package) imports b.proto and c.proto; b.proto (p.sub)
- * imports c.proto; c.proto (p) declares everything else.  The files are
- * written in that order: a file comes before the files it imports.
+ * imports c.proto; c.proto (p) declares everything else.  The messages
+ * are static so that they can point at each other in their initializers.
  */
+#define MSG(type) .base = PROTOBUF_C_MESSAGE_INIT(                         \
+	&google__protobuf__##type##__descriptor)
+
+static Google__Protobuf__EnumValueDescriptorProto k_a = {
+	MSG(enum_value_descriptor_proto), .name = S("K_A") };
+static Google__Protobuf__EnumValueDescriptorProto m_on = {
+	MSG(enum_value_descriptor_proto), .name = S("M_ON") };
+static Google__Protobuf__EnumValueDescriptorProto red = {
+	MSG(enum_value_descriptor_proto), .name = S("RED") };
+static Google__Protobuf__EnumValueDescriptorProto green = {
+	MSG(enum_value_descriptor_proto), .name = S("GREEN") };
+static Google__Protobuf__EnumValueDescriptorProto *kind_values[] = { &k_a };
+static Google__Protobuf__EnumValueDescriptorProto *mode_values[] = { &m_on };
+static Google__Protobuf__EnumValueDescriptorProto *color_values[] = {
+	&red, &green };
+
+static Google__Protobuf__EnumDescriptorProto kind = {
+	MSG(enum_descriptor_proto), .name = S("Kind"),
+	.n_value = 1, .value = kind_values };
+static Google__Protobuf__EnumDescriptorProto mode = {
+	MSG(enum_descriptor_proto), .name = S("Mode"),
+	.n_value = 1, .value = mode_values };
+static Google__Protobuf__EnumDescriptorProto color = {
+	MSG(enum_descriptor_proto), .name = S("Color"),
+	.n_value = 2, .value = color_values };
+static Google__Protobuf__EnumDescriptorProto *kind_p[] = { &kind };
+static Google__Protobuf__EnumDescriptorProto *mode_p[] = { &mode };
+static Google__Protobuf__EnumDescriptorProto *color_p[] = { &color };
+
+static Google__Protobuf__FieldDescriptorProto x = {
+	MSG(field_descriptor_proto), .name = S("x") };
+static Google__Protobuf__FieldDescriptorProto ext = {
+	MSG(field_descriptor_proto), .name = S("ext") };
+static Google__Protobuf__FieldDescriptorProto *x_p[] = { &x };
+static Google__Protobuf__FieldDescriptorProto *ext_p[] = { &ext };
+static Google__Protobuf__OneofDescriptorProto o = {
+	MSG(oneof_descriptor_proto), .name = S("o") };
+static Google__Protobuf__OneofDescriptorProto *o_p[] = { &o };
+
+static Google__Protobuf__DescriptorProto inner = {
+	MSG(descriptor_proto), .name = S("Inner"),
+	.n_enum_type = 1, .enum_type = kind_p };
+static Google__Protobuf__DescriptorProto *inner_p[] = { &inner };
+static Google__Protobuf__DescriptorProto outer = {
+	MSG(descriptor_proto), .name = S("Outer"),
+	.n_field = 1, .field = x_p,
+	.n_oneof_decl = 1, .oneof_decl = o_p,
+	.n_nested_type = 1, .nested_type = inner_p,
+	.n_enum_type = 1, .enum_type = mode_p };
+static Google__Protobuf__DescriptorProto b_msg = {
+	MSG(descriptor_proto), .name = S("B") };
+static Google__Protobuf__DescriptorProto a_msg = {
+	MSG(descriptor_proto), .name = S("A") };
+static Google__Protobuf__DescriptorProto *outer_p[] = { &outer };
+static Google__Protobuf__DescriptorProto *b_p[] = { &b_msg };
+static Google__Protobuf__DescriptorProto *a_p[] = { &a_msg };
+
+static Google__Protobuf__MethodDescriptorProto run = {
+	MSG(method_descriptor_proto), .name = S("Run") };
+static Google__Protobuf__MethodDescriptorProto *run_p[] = { &run };
+static Google__Protobuf__ServiceDescriptorProto svc = {
+	MSG(service_descriptor_proto), .name = S("Svc"),
+	.n_method = 1, .method = run_p };
+static Google__Protobuf__ServiceDescriptorProto *svc_p[] = { &svc };
+
+static char *a_deps[] = { S("b.proto"), S("c.proto") };
+static char *b_deps[] = { S("c.proto") };
+static Google__Protobuf__FileDescriptorProto file_a = {
+	MSG(file_descriptor_proto), .name = S("a.proto"),
+	.n_dependency = 2, .dependency = a_deps,
+	.n_message_type = 1, .message_type = a_p };
+static Google__Protobuf__FileDescriptorProto file_b = {
+	MSG(file_descriptor_proto), .name = S("b.proto"), .package = S("p.sub"),
+	.n_dependency = 1, .dependency = b_deps,
+	.n_message_type = 1, .message_type = b_p };
+static Google__Protobuf__FileDescriptorProto file_c = {
+	MSG(file_descriptor_proto), .name = S("c.proto"), .package = S("p"),
+	.n_message_type = 1, .message_type = outer_p,
+	.n_enum_type = 1, .enum_type = color_p,
+	.n_service = 1, .service = svc_p,
+	.n_extension = 1, .extension = ext_p };
+
+/* In this order: a file comes before the files it imports. */
 static void write_diamond(struct set *s)
 {
-	value_proto k_a = GOOGLE__PROTOBUF__ENUM_VALUE_DESCRIPTOR_PROTO__INIT,
-		    m_on = GOOGLE__PROTOBUF__ENUM_VALUE_DESCRIPTOR_PROTO__INIT,
-		    red = GOOGLE__PROTOBUF__ENUM_VALUE_DESCRIPTOR_PROTO__INIT,
-		    green = GOOGLE__PROTOBUF__ENUM_VALUE_DESCRIPTOR_PROTO__INIT;
-	value_proto *kind_values[] = { &k_a }, *mode_values[] = { &m_on },
-		    *color_values[] = { &red, &green };
-	enum_proto kind = GOOGLE__PROTOBUF__ENUM_DESCRIPTOR_PROTO__INIT,
-		   mode = GOOGLE__PROTOBUF__ENUM_DESCRIPTOR_PROTO__INIT,
-		   color = GOOGLE__PROTOBUF__ENUM_DESCRIPTOR_PROTO__INIT;
-	enum_proto *kind_p[] = { &kind }, *mode_p[] = { &mode },
-		   *color_p[] = { &color };
-	field_proto x = GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__INIT,
-		    ext = GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__INIT;
-	field_proto *x_p[] = { &x }, *ext_p[] = { &ext };
-	oneof_proto o = GOOGLE__PROTOBUF__ONEOF_DESCRIPTOR_PROTO__INIT;
-	oneof_proto *o_p[] = { &o };
-	message_proto inner = GOOGLE__PROTOBUF__DESCRIPTOR_PROTO__INIT,
-		      outer = GOOGLE__PROTOBUF__DESCRIPTOR_PROTO__INIT,
-		      b_msg = GOOGLE__PROTOBUF__DESCRIPTOR_PROTO__INIT,
-		      a_msg = GOOGLE__PROTOBUF__DESCRIPTOR_PROTO__INIT;
-	message_proto *inner_p[] = { &inner }, *outer_p[] = { &outer },
-		      *b_p[] = { &b_msg }, *a_p[] = { &a_msg };
-	method_proto run = GOOGLE__PROTOBUF__METHOD_DESCRIPTOR_PROTO__INIT;
-	method_proto *run_p[] = { &run };
-	service_proto svc = GOOGLE__PROTOBUF__SERVICE_DESCRIPTOR_PROTO__INIT;
-	service_proto *svc_p[] = { &svc };
-	file_proto a = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_PROTO__INIT,
-		   b = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_PROTO__INIT,
-		   c = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_PROTO__INIT;
-	char *a_deps[] = { S("b.proto"), S("c.proto") }, *b_deps[] = {
-		S("c.proto") };
-
-	k_a.name = S("K_A");
-	m_on.name = S("M_ON");
-	red.name = S("RED");
-	green.name = S("GREEN");
-	kind.name = S("Kind");
-	kind.n_value = 1;
-	kind.value = kind_values;
-	mode.name = S("Mode");
-	mode.n_value = 1;
-	mode.value = mode_values;
-	color.name = S("Color");
-	color.n_value = 2;
-	color.value = color_values;
-	x.name = S("x");
-	ext.name = S("ext");
-	o.name = S("o");
-	inner.name = S("Inner");
-	inner.n_enum_type = 1;
-	inner.enum_type = kind_p;
-	outer.name = S("Outer");
-	outer.n_field = 1;
-	outer.field = x_p;
-	outer.n_oneof_decl = 1;
-	outer.oneof_decl = o_p;
-	outer.n_nested_type = 1;
-	outer.nested_type = inner_p;
-	outer.n_enum_type = 1;
-	outer.enum_type = mode_p;
-	run.name = S("Run");
-	svc.name = S("Svc");
-	svc.n_method = 1;
-	svc.method = run_p;
-	b_msg.name = S("B");
-	a_msg.name = S("A");
-
-	c.name = S("c.proto");
-	c.package = S("p");
-	c.n_message_type = 1;
-	c.message_type = outer_p;
-	c.n_enum_type = 1;
-	c.enum_type = color_p;
-	c.n_service = 1;
-	c.service = svc_p;
-	c.n_extension = 1;
-	c.extension = ext_p;
-	b.name = S("b.proto");
-	b.package = S("p.sub");
-	b.n_dependency = 1;
-	b.dependency = b_deps;
-	b.n_message_type = 1;
-	b.message_type = b_p;
-	a.name = S("a.proto");
-	a.n_dependency = 2;
-	a.dependency = a_deps;
-	a.n_message_type = 1;
-	a.message_type = a_p;
-
-	put_file(s, &a);
-	put_file(s, &b);
-	put_file(s, &c);
+	put_file(s, &file_a);
+	put_file(s, &file_b);
+	put_file(s, &file_c);
 }
 
 static void test_scopes(void **state)
@@ -330,23 +318,23 @@ static void test_broken_bytes(void **state)
 
 static void test_missing_import_and_nameless_symbol(void **state)
 {
-	message_proto m = GOOGLE__PROTOBUF__DESCRIPTOR_PROTO__INIT;
-	message_proto *m_p[] = { &m };
-	file_proto f = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_PROTO__INIT;
-	char *deps[] = { S("nowhere.proto") };
+	static char *deps[] = { S("nowhere.proto") };
+	static Google__Protobuf__DescriptorProto nameless = {
+		MSG(descriptor_proto) };
+	static Google__Protobuf__DescriptorProto *nameless_p[] = { &nameless };
+	Google__Protobuf__FileDescriptorProto f = {
+		MSG(file_descriptor_proto), .name = S("f.proto"),
+		.n_dependency = 1, .dependency = deps };
 	struct set s = { .len = 0 };
 
 	(void)state;
-	f.name = S("f.proto");
-	f.n_dependency = 1;
-	f.dependency = deps;
 	put_file(&s, &f);
 	assert_fails(s.data, s.len, -ENOENT);
 
-	/* the import is there now, but a message has no name */
+	/* the import is gone now, but a message has no name */
 	f.n_dependency = 0;
 	f.n_message_type = 1;
-	f.message_type = m_p;
+	f.message_type = nameless_p;
 	s.len = 0;
 	put_file(&s, &f);
 	assert_fails(s.data, s.len, -EBADMSG);
