@@ -21,7 +21,7 @@
 #include "common/mfs.h"
 #include "formats/formats.h"
 
-#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_SCHEMA_VERSION 3
 #define CATALOG_NAME_MAX 255
 
 struct catalog;

@@ -85,9 +85,97 @@ static const char schema_v1[] =
 	"INSERT INTO vnodes (ino, parent, name, fold, kind, mtime)"
 	"  VALUES (1, 1, '', '', 1, CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);";
 
+/*
+ * Version 2: search.  search_fts indexes the searchable fields of every
+ * track (role 1) and is kept equal to files by triggers, so every writer
+ * (the scanner now, the overlay later) updates it in its own transaction.
+ * The update trigger fires only when an indexed column changes: a rescan
+ * that merely stamps unchanged files costs the index nothing.  Years are
+ * filtered on their own B-tree index, never through FTS5 (which cannot
+ * compare numbers).  collections holds the user's smart collections.
+ */
+static const char schema_v2[] =
+	"CREATE VIRTUAL TABLE search_fts USING fts5("
+	"  title, artist, album, album_artist, genre, composer, year,"
+	"  content='files', content_rowid='id',"
+	"  tokenize='unicode61 remove_diacritics 2');"
+	"CREATE TRIGGER search_ai AFTER INSERT ON files WHEN new.role = 1 BEGIN"
+	"  INSERT INTO search_fts (rowid, title, artist, album, album_artist,"
+	"    genre, composer, year) VALUES (new.id, new.title, new.artist,"
+	"    new.album, new.album_artist, new.genre, new.composer, new.year);"
+	"END;"
+	"CREATE TRIGGER search_ad AFTER DELETE ON files WHEN old.role = 1 BEGIN"
+	"  INSERT INTO search_fts (search_fts, rowid, title, artist, album,"
+	"    album_artist, genre, composer, year) VALUES ('delete', old.id,"
+	"    old.title, old.artist, old.album, old.album_artist, old.genre,"
+	"    old.composer, old.year);"
+	"END;"
+	"CREATE TRIGGER search_au_old AFTER UPDATE OF title, artist, album,"
+	"  album_artist, genre, composer, year, role ON files"
+	"  WHEN old.role = 1 BEGIN"
+	"  INSERT INTO search_fts (search_fts, rowid, title, artist, album,"
+	"    album_artist, genre, composer, year) VALUES ('delete', old.id,"
+	"    old.title, old.artist, old.album, old.album_artist, old.genre,"
+	"    old.composer, old.year);"
+	"END;"
+	"CREATE TRIGGER search_au_new AFTER UPDATE OF title, artist, album,"
+	"  album_artist, genre, composer, year, role ON files"
+	"  WHEN new.role = 1 BEGIN"
+	"  INSERT INTO search_fts (rowid, title, artist, album, album_artist,"
+	"    genre, composer, year) VALUES (new.id, new.title, new.artist,"
+	"    new.album, new.album_artist, new.genre, new.composer, new.year);"
+	"END;"
+	"INSERT INTO search_fts (rowid, title, artist, album, album_artist,"
+	"  genre, composer, year) SELECT id, title, artist, album, album_artist,"
+	"  genre, composer, year FROM files WHERE role = 1;"
+	"CREATE INDEX files_year ON files (year) WHERE role = 1;"
+	"CREATE INDEX files_added ON files (added_at) WHERE role = 1;"
+	"CREATE TABLE collections ("
+	"  name TEXT PRIMARY KEY,"
+	"  query TEXT NOT NULL,"
+	"  builtin INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL) WITHOUT ROWID;";
+
+/*
+ * Version 3: the content-addressed chunk cache.  chunks: one row per
+ * stored chunk (SHA-256, size, how many file ranges use it, last read for
+ * LRU eviction, pinned while a trashed file needs it).  file_chunks: which
+ * chunk holds bytes [offset, offset + length) of a file, per 4 MiB window;
+ * rows of a file go when the file changes or goes, and refs follow by
+ * trigger, so a chunk with refs = 0 is garbage.
+ */
+static const char schema_v3[] =
+	"CREATE TABLE chunks ("
+	"  hash BLOB PRIMARY KEY,"
+	"  size INTEGER NOT NULL,"
+	"  refs INTEGER NOT NULL DEFAULT 0,"
+	"  last_access INTEGER NOT NULL,"
+	"  pinned INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	"CREATE INDEX chunks_lru ON chunks (last_access);"
+	"CREATE TABLE file_chunks ("
+	"  file INTEGER NOT NULL,"
+	"  win INTEGER NOT NULL,"
+	"  offset INTEGER NOT NULL,"
+	"  length INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL,"
+	"  PRIMARY KEY (file, offset)) WITHOUT ROWID;"
+	"CREATE INDEX file_chunks_hash ON file_chunks (hash);"
+	"CREATE TRIGGER file_chunks_ai AFTER INSERT ON file_chunks BEGIN"
+	"  UPDATE chunks SET refs = refs + 1 WHERE hash = new.hash;"
+	"END;"
+	"CREATE TRIGGER file_chunks_ad AFTER DELETE ON file_chunks BEGIN"
+	"  UPDATE chunks SET refs = refs - 1 WHERE hash = old.hash;"
+	"END;"
+	"CREATE TRIGGER files_chunks_changed AFTER UPDATE OF size, mtime ON files"
+	"  BEGIN DELETE FROM file_chunks WHERE file = old.id; END;"
+	"CREATE TRIGGER files_chunks_gone AFTER DELETE ON files"
+	"  BEGIN DELETE FROM file_chunks WHERE file = old.id; END;";
+
 static const char *const migrations[] = {
 	NULL,		/* version 0: empty database */
 	schema_v1,
+	schema_v2,
+	schema_v3,
 };
 
 static int schema_version(struct catalog *c, int *version)

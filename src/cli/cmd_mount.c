@@ -14,6 +14,7 @@
 #include "tree/tree.h"
 
 #include <getopt.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -182,6 +183,22 @@ static int check_mount(const struct config *cfg)
 	if (tree_template_check(cfg->path_template, err, sizeof(err))) {
 		cli_error("path_template: %s", err);
 		return CLI_EXIT_USAGE;
+	}
+	if (stat(cfg->mount_point, &st) && errno == ENOTCONN) {
+		/*
+		 * A musicfs that crashed (or was killed by the watchdog) left
+		 * its mount behind, and every access fails: detach it so that
+		 * a restart (systemd's Restart=on-failure) can mount again.
+		 */
+		if (umount2(cfg->mount_point, MNT_DETACH))
+			cli_error("'%s' is a dead mount (ENOTCONN) and cannot be "
+				  "detached (%s): fusermount3 -uz %s",
+				  cfg->mount_point, strerror(errno),
+				  cfg->mount_point);
+		else
+			cli_error("warning: detached the dead mount left on '%s' "
+				  "by an earlier musicfs",
+				  cfg->mount_point);
 	}
 	if (stat(cfg->mount_point, &st) || !S_ISDIR(st.st_mode)) {
 		cli_error("mount point '%s' is not a folder (create it first)",

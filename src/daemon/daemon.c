@@ -75,13 +75,19 @@ static void register_env_secrets(void)
 	}
 }
 
-int daemon_open_log_sinks(const struct config *cfg, char *err, size_t errsize)
+int daemon_open_log_sinks(const struct config *cfg, bool foreground,
+			  char *err, size_t errsize)
 {
+	/*
+	 * Detached, stderr is cache_dir/musicfs.log: with a log_dir as well,
+	 * every line would be written twice (or twice to one file).
+	 */
 	const struct mfs_log_sinks sinks = {
 		.dir = cfg->logging.log_dir,
 		.json = cfg->logging.json_output,
 		.journald = cfg->logging.journald,
-		.stderr_sink = true,
+		.stderr_sink = foreground || !cfg->logging.log_dir ||
+			       !*cfg->logging.log_dir,
 	};
 
 	return mfs_log_open_sinks(&sinks, err, errsize);
@@ -380,6 +386,7 @@ int daemon_run(const struct config *cfg, const struct daemon_options *opts)
 	int rc;
 
 	d.start_unix_ms = unix_ms();
+	d.foreground = opts->foreground;
 	d.lock_path = str_printf("%s/musicfs.lock", cfg->cache_dir);
 	d.pid_path = str_printf("%s/musicfs.pid", cfg->cache_dir);
 	d.db_path = str_printf("%s/musicfs.db", cfg->cache_dir);
@@ -401,7 +408,8 @@ int daemon_run(const struct config *cfg, const struct daemon_options *opts)
 		rc = write_pid(&d);
 	if (!rc) {
 		register_env_secrets();
-		rc = daemon_open_log_sinks(cfg, err, sizeof(err));
+		rc = daemon_open_log_sinks(cfg, opts->foreground, err,
+					   sizeof(err));
 		if (rc)
 			mfs_log(MFS_LOG_ERROR, "logging: %s", err);
 	}

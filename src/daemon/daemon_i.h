@@ -33,6 +33,7 @@ struct daemon {
 	int lock_fd;
 	int ready_fd;		/* pipe to the waiting parent, or -1 */
 	int64_t start_unix_ms;
+	bool foreground;
 	pthread_t main_thread;
 	struct origin **origins;
 	size_t n_origins;
@@ -61,7 +62,8 @@ void services_stop(struct daemon *d);
 void services_sighup(struct daemon *d);			/* async-signal-safe */
 
 /* daemon.c: open the log sinks of cfg's [logging] (start and reload). */
-int daemon_open_log_sinks(const struct config *cfg, char *err, size_t errsize);
+int daemon_open_log_sinks(const struct config *cfg, bool foreground,
+			  char *err, size_t errsize);
 
 /* collect.c: register the daemon's metrics collectors. */
 int collect_register(struct daemon *d);

@@ -28,7 +28,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define EVENT_BUS_CAPACITY 4096
+/*
+ * Events kept for slow readers: a first scan publishes thousands of
+ * file_added a second, and a subscriber a whole ring behind is dropped.
+ * 48 bytes a slot, strings only while someone subscribes.
+ */
+#define EVENT_BUS_CAPACITY 65536
 
 /* ---- SIGHUP: reload the config ------------------------------------------ */
 
@@ -63,7 +68,8 @@ static void reload_config(struct daemon *d)
 	} else if (d->cfg->config_path) {
 		if (mfs_log_set_filter(fresh.logging.level, err, sizeof(err)))
 			mfs_log(MFS_LOG_ERROR, "config reload: %s", err);
-		rc = daemon_open_log_sinks(&fresh, err, sizeof(err));
+		rc = daemon_open_log_sinks(&fresh, d->foreground, err,
+					   sizeof(err));
 		if (rc)
 			mfs_log(MFS_LOG_ERROR, "config reload: %s", err);
 		mfs_log(MFS_LOG_INFO, "configuration reloaded from '%s' (log "
@@ -244,13 +250,16 @@ int services_start_control(struct daemon *d)
 		l.tcp_port = 0;
 		rc = control_start(&l, &deps, &d->control);
 	}
-	if (!rc && cfg->metrics_port &&
-	    metrics_http_start("127.0.0.1", cfg->metrics_port,
-			       &d->metrics_http))
-		mfs_log(MFS_LOG_WARN, "metrics page: cannot listen on "
-				      "127.0.0.1:%d (port taken?); metrics "
-				      "stay available through GetMetrics",
-			cfg->metrics_port);
+	if (!rc && cfg->metrics_port) {
+		int mrc = metrics_http_start("127.0.0.1", cfg->metrics_port,
+					     &d->metrics_http);
+
+		if (mrc)
+			mfs_log(MFS_LOG_WARN, "metrics page: cannot listen on "
+					      "127.0.0.1:%d (%s); metrics stay "
+					      "available through GetMetrics",
+				cfg->metrics_port, strerror(-mrc));
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }

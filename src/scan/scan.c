@@ -75,6 +75,7 @@ struct scan {
 	int64_t walk_seen;
 	int64_t warned_origin;		/* index warned about in this batch, or -1 */
 	bool catalog_failed;		/* a commit failed: restart the task */
+	bool *walked;			/* [n_origins]: walked by this drain */
 	struct scan_change *changes;	/* of the open batch */
 	size_t n_changes, cap_changes;
 };
@@ -836,15 +837,20 @@ static int drain_requests(struct scan *s)
 
 	if (full)
 		rc = full_walk(s);
-	for (i = 0; !full && !rc && i < s->n_origins; i++)
-		if (rescan_pending(s, i))
+	for (i = 0; i < s->n_origins; i++) {
+		s->walked[i] = full || rescan_pending(s, i);
+		if (!full && !rc && s->walked[i])
 			rc = walk_origin(s, i);
+	}
 	if (n)
 		qsort(reqs, n, sizeof(*reqs), cmp_request);
 	s->warned_origin = -1;
 	for (pass = RESCAN_VANISHED; !full && pass <= RESCAN_PRESENT; pass++) {
 		for (i = 0; !rc && i < n && !atomic_load(&s->stop); i++) {
 			if (i && !cmp_request(&reqs[i], &reqs[i - 1]))
+				continue;
+			/* a walk of the whole origin just saw this path */
+			if (s->walked[reqs[i].oi])
 				continue;
 			rc = rescan_path(s, reqs[i].oi, reqs[i].relpath, pass);
 		}
@@ -1069,11 +1075,12 @@ int scan_new(struct catalog *writer, struct tree *tree,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->initial_cond, NULL);
 	s->per_origin = calloc(n ? n : 1, sizeof(*s->per_origin));
+	s->walked = calloc(n ? n : 1, sizeof(*s->walked));
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->wake_fd >= 0)
 		s->watch_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!s->per_origin || s->watch_wake_fd < 0) {
-		rc = s->per_origin ? -errno : -ENOMEM;
+	if (!s->per_origin || !s->walked || s->watch_wake_fd < 0) {
+		rc = s->per_origin && s->walked ? -errno : -ENOMEM;
 		scan_free(s);
 		return rc;
 	}
@@ -1098,6 +1105,7 @@ void scan_free(struct scan *s)
 	changes_flush(s, false);
 	free(s->changes);
 	free(s->per_origin);
+	free(s->walked);
 	watch_free(s->watch);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
