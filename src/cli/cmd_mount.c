@@ -224,6 +224,9 @@ int cmd_mount(int argc, char **argv, const struct cli_global *g)
 		rc = apply_flags(&cfg, &fl);
 	if (!rc)
 		rc = apply_log_level(&cfg, fl.log_level, g->log_level);
+	fl.daemon.log_overrides[0] = getenv("MUSICFS_LOG");
+	fl.daemon.log_overrides[1] = g->log_level;
+	fl.daemon.log_overrides[2] = fl.log_level;
 	if (!rc && fl.daemon.debug_fuse)
 		mfs_log_levels[MFS_LOGM_FUSE] = MFS_LOG_DEBUG;
 	if (!rc)

@@ -387,6 +387,7 @@ int daemon_run(const struct config *cfg, const struct daemon_options *opts)
 
 	d.start_unix_ms = unix_ms();
 	d.foreground = opts->foreground;
+	d.log_overrides = opts->log_overrides;
 	d.lock_path = str_printf("%s/musicfs.lock", cfg->cache_dir);
 	d.pid_path = str_printf("%s/musicfs.pid", cfg->cache_dir);
 	d.db_path = str_printf("%s/musicfs.db", cfg->cache_dir);

@@ -15,6 +15,12 @@
 struct daemon_options {
 	bool foreground;	/* stay attached (systemd, tests) */
 	bool debug_fuse;	/* libfuse request tracing */
+	/*
+	 * Log filters that outrank the config file's level, lowest first
+	 * (MUSICFS_LOG, then the flags; NULL entries skipped): a reload
+	 * (SIGHUP) applies the file's new level, then these again.
+	 */
+	const char *log_overrides[3];
 };
 
 /*

@@ -34,6 +34,7 @@ struct daemon {
 	int ready_fd;		/* pipe to the waiting parent, or -1 */
 	int64_t start_unix_ms;
 	bool foreground;
+	const char *const *log_overrides;	/* [3], see daemon_options */
 	pthread_t main_thread;
 	struct origin **origins;
 	size_t n_origins;

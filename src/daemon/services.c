@@ -45,6 +45,19 @@ void services_sighup(struct daemon *d)
 		return;	/* nothing async-signal-safe to report it with */
 }
 
+/* The file's level, then what outranks it (the environment, the flags). */
+static void apply_log_filters(struct daemon *d, const char *file_level)
+{
+	char err[256];
+	size_t i;
+
+	if (file_level && mfs_log_set_filter(file_level, err, sizeof(err)))
+		mfs_log(MFS_LOG_ERROR, "config reload: %s", err);
+	for (i = 0; i < 3; i++)
+		if (d->log_overrides[i] && *d->log_overrides[i])
+			mfs_log_set_filter(d->log_overrides[i], err, sizeof(err));
+}
+
 /*
  * What a reload can change while mounted: the log filter and sinks.
  * Origins, paths and ports need a restart; a changed file is checked the
@@ -66,8 +79,7 @@ static void reload_config(struct daemon *d)
 				       "running settings: %s",
 			err);
 	} else if (d->cfg->config_path) {
-		if (mfs_log_set_filter(fresh.logging.level, err, sizeof(err)))
-			mfs_log(MFS_LOG_ERROR, "config reload: %s", err);
+		apply_log_filters(d, fresh.logging.level);
 		rc = daemon_open_log_sinks(&fresh, d->foreground, err,
 					   sizeof(err));
 		if (rc)
