@@ -575,18 +575,23 @@ def daemon_cmd(args):
 
 
 def start_mount(mountpoint, origins, cache_dir, log_path, extra=(),
-                wait_mounted=True):
+                wait_mounted=True, env=None, log_level="debug"):
+    """env: the daemon's whole environment (default: the test's);
+    log_level None: no -l flag (the config's [logging] level applies)."""
     os.makedirs(mountpoint, exist_ok=True)
     os.makedirs(cache_dir, exist_ok=True)
     args = ["mount", str(mountpoint)]
     for o in origins:
         args += ["--origin", str(o)]
     # no TCP ports unless a test asks: mounts of one run must not collide
-    args += ["--cache-dir", str(cache_dir), "-f", "-l", "debug",
-             "--grpc-port", "0", "--metrics-port", "0"] + list(extra)
+    args += ["--cache-dir", str(cache_dir), "-f"]
+    if log_level is not None:
+        args += ["-l", log_level]
+    args += ["--grpc-port", "0", "--metrics-port", "0"] + list(extra)
     log = open(log_path, "ab")
     proc = subprocess.Popen(daemon_cmd(args), stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=log, start_new_session=True)
+                            stdout=log, stderr=log, start_new_session=True,
+                            env=env)
     log.close()
     m = Mount(mountpoint, origins, cache_dir, proc, log_path, args)
     if wait_mounted:
