@@ -127,6 +127,32 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		"DELETE FROM spellings WHERE dir = ?1 AND count <= 0",
 	[STMT_SPELLING_TOP] = "SELECT name FROM spellings WHERE dir = ?1 "
 			      "ORDER BY count DESC, name LIMIT 1",
+	[STMT_WINDOW_CHUNKS] = "SELECT offset, length, hash FROM file_chunks "
+			       "WHERE file = ?1 AND win = ?2 ORDER BY offset",
+	[STMT_CHUNK_PUT] = "INSERT INTO chunks (hash, size, last_access) "
+			   "VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO UPDATE "
+			   "SET last_access = excluded.last_access",
+	[STMT_FILE_CHUNK_PUT] = "INSERT OR REPLACE INTO file_chunks "
+				"VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_CHUNK_TOUCH] = "UPDATE chunks SET last_access = ?2 "
+			     "WHERE hash = ?1 AND last_access < ?2",
+	[STMT_CHUNKS_OLDEST] = "SELECT hash, size FROM chunks WHERE pinned = 0 "
+			       "ORDER BY last_access LIMIT ?1",
+	[STMT_CHUNK_UNLINK_FILES] = "DELETE FROM file_chunks WHERE hash = ?1",
+	[STMT_CHUNK_DELETE] = "DELETE FROM chunks WHERE hash = ?1",
+	[STMT_CHUNK_KNOWN] = "SELECT 1 FROM chunks WHERE hash = ?1",
+	[STMT_CACHE_TOTALS] = "SELECT (SELECT count(*) FROM chunks),"
+			      " (SELECT coalesce(sum(size), 0) FROM chunks),"
+			      " (SELECT coalesce(sum(length), 0) FROM file_chunks)",
+	[STMT_CACHE_BY_ORIGIN] = "SELECT o.name, count(DISTINCT fc.hash),"
+				 " coalesce(sum(fc.length), 0) FROM file_chunks fc"
+				 " JOIN files f ON f.id = fc.file"
+				 " JOIN origins o ON o.id = f.origin"
+				 " GROUP BY o.id ORDER BY o.name",
+	[STMT_ORIGIN_CHUNKS_DROP] = "DELETE FROM file_chunks WHERE file IN "
+				    "(SELECT id FROM files WHERE origin = ?1)",
+	[STMT_CHUNKS_UNREFERENCED] = "SELECT hash, size FROM chunks "
+				     "WHERE refs <= 0 AND pinned = 0",
 };
 
 int catalog_errno(struct catalog *c, int rc, const char *what)

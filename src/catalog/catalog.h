@@ -273,4 +273,67 @@ int catalog_vnode_clear(struct catalog *c);
 int catalog_spelling_add(struct catalog *c, int64_t dir, const char *spelling,
 			 int delta, char *top);
 
+/* ---- the chunk cache's index (chunks.c) ------------------------------ */
+
+#define CATALOG_HASH_LEN 32	/* SHA-256 */
+
+/* Bytes [offset, offset + length) of a file are the chunk hash. */
+struct catalog_chunk_ref {
+	int64_t offset;
+	int64_t length;
+	uint8_t hash[CATALOG_HASH_LEN];
+};
+
+/* The chunks recorded for window win of file, by offset (non-zero stops). */
+int catalog_window_chunks(struct catalog *c, int64_t file, int64_t win,
+			  int (*cb)(void *ctx,
+				    const struct catalog_chunk_ref *ref),
+			  void *ctx);
+
+/* Record a stored chunk (or refresh its last access). */
+int catalog_chunk_put(struct catalog *c, const uint8_t *hash, int64_t size,
+		      int64_t now);
+
+/* Record that a range of file (in window win) is that chunk. */
+int catalog_file_chunk_put(struct catalog *c, int64_t file, int64_t win,
+			   const struct catalog_chunk_ref *ref);
+
+/* A chunk was read: move it to the young end of the LRU. */
+int catalog_chunk_touch(struct catalog *c, const uint8_t *hash, int64_t now);
+
+/* At most limit unpinned chunks, least recently read first. */
+int catalog_chunks_oldest(struct catalog *c, int64_t limit,
+			  int (*cb)(void *ctx, const uint8_t *hash,
+				    int64_t size),
+			  void *ctx);
+
+/* Unpinned chunks no file range uses any more. */
+int catalog_chunks_unreferenced(struct catalog *c,
+				int (*cb)(void *ctx, const uint8_t *hash,
+					  int64_t size),
+				void *ctx);
+
+/* Forget a chunk and every range that used it. */
+int catalog_chunk_delete(struct catalog *c, const uint8_t *hash);
+
+int catalog_chunk_known(struct catalog *c, const uint8_t *hash, bool *known);
+
+struct catalog_cache_totals {
+	int64_t chunks;
+	int64_t stored_bytes;	/* sum of chunk sizes: what the disk holds */
+	int64_t file_bytes;	/* sum of cached file ranges: what they serve */
+};
+
+int catalog_cache_totals(struct catalog *c, struct catalog_cache_totals *out);
+
+/* Per origin: distinct chunks and bytes of its files' cached ranges. */
+int catalog_cache_by_origin(struct catalog *c,
+			    int (*cb)(void *ctx, const char *origin,
+				      int64_t chunks, int64_t file_bytes),
+			    void *ctx);
+
+/* Forget every cached range of an origin's files (chunks stay until
+ * unreferenced ones are collected). */
+int catalog_origin_chunks_drop(struct catalog *c, int64_t origin);
+
 #endif
