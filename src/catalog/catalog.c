@@ -128,12 +128,13 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_SPELLING_TOP] = "SELECT name FROM spellings WHERE dir = ?1 "
 			      "ORDER BY count DESC, name LIMIT 1",
 	[STMT_WINDOW_CHUNKS] = "SELECT offset, length, hash FROM file_chunks "
-			       "WHERE file = ?1 AND win = ?2 ORDER BY offset",
+			       "WHERE file = ?1 AND win = ?2 AND stamp = ?3 "
+			       "ORDER BY offset",
 	[STMT_CHUNK_PUT] = "INSERT INTO chunks (hash, size, last_access) "
 			   "VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO UPDATE "
 			   "SET last_access = excluded.last_access",
 	[STMT_FILE_CHUNK_PUT] = "INSERT OR REPLACE INTO file_chunks "
-				"VALUES (?1, ?2, ?3, ?4, ?5)",
+				"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[STMT_CHUNK_TOUCH] = "UPDATE chunks SET last_access = ?2 "
 			     "WHERE hash = ?1 AND last_access < ?2",
 	[STMT_CHUNKS_OLDEST] = "SELECT hash, size FROM chunks WHERE pinned = 0 "

@@ -284,8 +284,12 @@ struct catalog_chunk_ref {
 	uint8_t hash[CATALOG_HASH_LEN];
 };
 
-/* The chunks recorded for window win of file, by offset (non-zero stops). */
-int catalog_window_chunks(struct catalog *c, int64_t file, int64_t win,
+/*
+ * The chunks recorded for window win of file as it was at modification
+ * time stamp, by offset (non-zero from cb stops).
+ */
+int catalog_window_chunks(struct catalog *c, int64_t file, int64_t stamp,
+			  int64_t win,
 			  int (*cb)(void *ctx,
 				    const struct catalog_chunk_ref *ref),
 			  void *ctx);
@@ -294,9 +298,9 @@ int catalog_window_chunks(struct catalog *c, int64_t file, int64_t win,
 int catalog_chunk_put(struct catalog *c, const uint8_t *hash, int64_t size,
 		      int64_t now);
 
-/* Record that a range of file (in window win) is that chunk. */
-int catalog_file_chunk_put(struct catalog *c, int64_t file, int64_t win,
-			   const struct catalog_chunk_ref *ref);
+/* Record that a range of file (stamp, window win) is that chunk. */
+int catalog_file_chunk_put(struct catalog *c, int64_t file, int64_t stamp,
+			   int64_t win, const struct catalog_chunk_ref *ref);
 
 /* A chunk was read: move it to the young end of the LRU. */
 int catalog_chunk_touch(struct catalog *c, const uint8_t *hash, int64_t now);

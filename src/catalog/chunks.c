@@ -9,7 +9,8 @@
 #include "log/log.h"
 #include "catalog/catalog_i.h"
 
-int catalog_window_chunks(struct catalog *c, int64_t file, int64_t win,
+int catalog_window_chunks(struct catalog *c, int64_t file, int64_t stamp,
+			  int64_t win,
 			  int (*cb)(void *ctx,
 				    const struct catalog_chunk_ref *ref),
 			  void *ctx)
@@ -22,6 +23,7 @@ int catalog_window_chunks(struct catalog *c, int64_t file, int64_t win,
 		return -EIO;
 	sqlite3_bind_int64(st, 1, file);
 	sqlite3_bind_int64(st, 2, win);
+	sqlite3_bind_int64(st, 3, stamp);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 2) != CATALOG_HASH_LEN)
 			continue;	/* not ours: never trust a short hash */
@@ -50,8 +52,8 @@ int catalog_chunk_put(struct catalog *c, const uint8_t *hash, int64_t size,
 	return catalog_step_done(c, st, "record chunk");
 }
 
-int catalog_file_chunk_put(struct catalog *c, int64_t file, int64_t win,
-			   const struct catalog_chunk_ref *ref)
+int catalog_file_chunk_put(struct catalog *c, int64_t file, int64_t stamp,
+			   int64_t win, const struct catalog_chunk_ref *ref)
 {
 	sqlite3_stmt *st = catalog_stmt(c, STMT_FILE_CHUNK_PUT);
 
@@ -62,6 +64,7 @@ int catalog_file_chunk_put(struct catalog *c, int64_t file, int64_t win,
 	sqlite3_bind_int64(st, 3, ref->offset);
 	sqlite3_bind_int64(st, 4, ref->length);
 	sqlite3_bind_blob(st, 5, ref->hash, CATALOG_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, stamp);
 	return catalog_step_done(c, st, "record file chunk");
 }
 

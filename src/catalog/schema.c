@@ -140,9 +140,11 @@ static const char schema_v2[] =
  * Version 3: the content-addressed chunk cache.  chunks: one row per
  * stored chunk (SHA-256, size, how many file ranges use it, last read for
  * LRU eviction, pinned while a trashed file needs it).  file_chunks: which
- * chunk holds bytes [offset, offset + length) of a file, per 4 MiB window;
- * rows of a file go when the file changes or goes, and refs follow by
- * trigger, so a chunk with refs = 0 is garbage.
+ * chunk holds bytes [offset, offset + length) of a file, per 4 MiB window,
+ * for the file's content of modification time `stamp` (a window fetched
+ * just before the file changed and recorded just after is never served
+ * for the new content); rows of a file go when the file changes or goes,
+ * and refs follow by trigger, so a chunk with refs = 0 is garbage.
  */
 static const char schema_v3[] =
 	"CREATE TABLE chunks ("
@@ -158,6 +160,7 @@ static const char schema_v3[] =
 	"  offset INTEGER NOT NULL,"
 	"  length INTEGER NOT NULL,"
 	"  hash BLOB NOT NULL,"
+	"  stamp INTEGER NOT NULL,"
 	"  PRIMARY KEY (file, offset)) WITHOUT ROWID;"
 	"CREATE INDEX file_chunks_hash ON file_chunks (hash);"
 	"CREATE TRIGGER file_chunks_ai AFTER INSERT ON file_chunks BEGIN"

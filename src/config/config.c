@@ -266,6 +266,8 @@ static const struct opt cache_opts[] = {
 		  cache.metadata_cache_mb, 0, INT64_MAX >> 20),
 	OPT_RANGE("content_cache_gb", OPT_INT64, struct config,
 		  cache.content_cache_gb, 0, INT64_MAX >> 30),
+	OPT_RANGE("content_cache_mb", OPT_INT64, struct config,
+		  cache.content_cache_mb, 0, INT64_MAX >> 20),
 	OPT("cache_local_origins", OPT_BOOL, struct config,
 	    cache.cache_local_origins),
 	OPT_END

@@ -109,6 +109,7 @@ struct config_origin {
 struct config_cache {
 	int64_t metadata_cache_mb;
 	int64_t content_cache_gb;
+	int64_t content_cache_mb;	/* > 0: a finer budget, wins over _gb */
 	bool cache_local_origins;
 };
 
