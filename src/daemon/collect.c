@@ -20,6 +20,24 @@
 
 #define COLLECT_MAX_TASKS 16
 
+/* A metric family of one sample without labels. */
+struct single {
+	const char *name;
+	const char *type;
+	const char *help;
+	double value;
+};
+
+static void singles(struct metrics_out *out, const struct single *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		metrics_family(out, s[i].name, s[i].type, s[i].help);
+		metrics_sample(out, s[i].name, NULL, s[i].value);
+	}
+}
+
 static pthread_mutex_t reader_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct catalog *reader;
 
@@ -62,22 +80,20 @@ static void collect_scan(struct metrics_out *out, struct daemon *d)
 	size_t i;
 
 	scan_get_progress(d->scan, &sp);
-	metrics_family(out, "musicfs_scan_files_seen_total", "counter",
-		       "Files looked at by every walk since start");
-	metrics_sample(out, "musicfs_scan_files_seen_total", NULL,
-		       (double)sp.files_seen);
-	metrics_family(out, "musicfs_scan_files_parsed_total", "counter",
-		       "New or changed files read since start");
-	metrics_sample(out, "musicfs_scan_files_parsed_total", NULL,
-		       (double)sp.files_parsed);
-	metrics_family(out, "musicfs_scan_files_removed_total", "counter",
-		       "Files that vanished from their origin since start");
-	metrics_sample(out, "musicfs_scan_files_removed_total", NULL,
-		       (double)sp.files_removed);
-	metrics_family(out, "musicfs_scan_initial_done", "gauge",
-		       "1 once every origin was walked once");
-	metrics_sample(out, "musicfs_scan_initial_done", NULL,
-		       sp.initial_done ? 1 : 0);
+	singles(out, (const struct single[]){
+		{ "musicfs_scan_files_seen_total", "counter",
+		  "Files looked at by every walk since start",
+		  (double)sp.files_seen },
+		{ "musicfs_scan_files_parsed_total", "counter",
+		  "New or changed files read since start",
+		  (double)sp.files_parsed },
+		{ "musicfs_scan_files_removed_total", "counter",
+		  "Files that vanished from their origin since start",
+		  (double)sp.files_removed },
+		{ "musicfs_scan_initial_done", "gauge",
+		  "1 once every origin was walked once",
+		  sp.initial_done ? 1 : 0 },
+	}, 4);
 	metrics_family(out, "musicfs_sync_files_changed", "gauge",
 		       "Files added, changed or removed by the origin's last "
 		       "walk");
@@ -101,19 +117,16 @@ static void collect_events(struct metrics_out *out, struct daemon *d)
 		metrics_sample_label(out, "musicfs_events_total", "type",
 				     event_type_name((enum event_type)t),
 				     (double)st.published[t]);
-	metrics_family(out, "musicfs_event_subscribers", "gauge",
-		       "Open event subscriptions");
-	metrics_sample(out, "musicfs_event_subscribers", NULL,
-		       (double)st.subscribers);
-	metrics_family(out, "musicfs_event_subscribers_dropped_total",
-		       "counter",
-		       "Subscribers dropped because they fell behind");
-	metrics_sample(out, "musicfs_event_subscribers_dropped_total", NULL,
-		       (double)st.dropped_subscribers);
-	metrics_family(out, "musicfs_events_lost_total", "counter",
-		       "Events the dropped subscribers never received");
-	metrics_sample(out, "musicfs_events_lost_total", NULL,
-		       (double)st.lost_events);
+	singles(out, (const struct single[]){
+		{ "musicfs_event_subscribers", "gauge",
+		  "Open event subscriptions", (double)st.subscribers },
+		{ "musicfs_event_subscribers_dropped_total", "counter",
+		  "Subscribers dropped because they fell behind",
+		  (double)st.dropped_subscribers },
+		{ "musicfs_events_lost_total", "counter",
+		  "Events the dropped subscribers never received",
+		  (double)st.lost_events },
+	}, 3);
 }
 
 static void collect_process(struct metrics_out *out, struct daemon *d)
@@ -123,10 +136,10 @@ static void collect_process(struct metrics_out *out, struct daemon *d)
 	size_t n, i;
 
 	mfs_fuse_get_stats(d->fuse, &fs);
-	metrics_family(out, "musicfs_open_handles", "gauge",
-		       "Files open through the mount");
-	metrics_sample(out, "musicfs_open_handles", NULL,
-		       (double)fs.open_handles);
+	singles(out, (const struct single[]){
+		{ "musicfs_open_handles", "gauge",
+		  "Files open through the mount", (double)fs.open_handles },
+	}, 1);
 	metrics_family(out, "musicfs_task_restarts_total", "counter",
 		       "Restarts of each background task after a failure");
 	n = MFS_MIN(supervisor_status(d->supervisor, ts, COLLECT_MAX_TASKS),
