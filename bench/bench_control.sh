@@ -12,7 +12,7 @@
 #
 # usage: bench/bench_control.sh   (root: it drops caches)
 # env:   N_STAT (tracks for the stat test, 20000), ROUNDS (stat rounds per
-#        measurement, 2), REPEAT (measurements of each kind, 5), N_IDLE
+#        measurement, 2), REPEAT (measurements of each kind, 9), N_IDLE
 #        (tracks for the RSS test, 100000), SUBSCRIBERS (100), and those of
 #        common.sh (MUSICFS, BENCH_DIR)
 . "$(dirname "$0")/common.sh"
@@ -20,7 +20,7 @@ need fusermount3
 
 N_STAT=${N_STAT:-20000}
 ROUNDS=${ROUNDS:-2}
-REPEAT=${REPEAT:-5}
+REPEAT=${REPEAT:-9}
 N_IDLE=${N_IDLE:-100000}
 SUBSCRIBERS=${SUBSCRIBERS:-100}
 STAT_LATENCY=$(dirname "$MUSICFS")/bench/stat_latency
