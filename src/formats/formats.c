@@ -932,8 +932,10 @@ static void finish_meta(struct formats_meta *meta, uint64_t size)
 		meta->audio_start = meta->audio_end;
 }
 
-int formats_parse(const struct formats_source *src, const char *name,
-		  struct formats_meta *out)
+/* A parse with flags; load_at: see FORMATS_PARSE_LOAD_PICTURE. */
+static int parse_with(const struct formats_source *src, const char *name,
+		      unsigned flags, uint64_t load_at,
+		      struct formats_meta *out)
 {
 	struct formats_ctx ctx;
 	struct formats_chunk probe = { 0 };
@@ -948,6 +950,8 @@ int formats_parse(const struct formats_source *src, const char *name,
 	ctx.src = src;
 	ctx.name = name;
 	ctx.meta = out;
+	ctx.flags = flags;
+	ctx.load_at = load_at;
 	head = malloc(FORMATS_WINDOW);
 	if (!head)
 		return -ENOMEM;
@@ -961,7 +965,8 @@ int formats_parse(const struct formats_source *src, const char *name,
 		goto out;
 	ops = pick_backend(&ctx, probe.p, probe.len);
 	formats_chunk_release(&probe);
-	if (!ops) {
+	if (!ops || ((flags & FORMATS_PARSE_LOAD_PICTURE) &&
+		     ops != &formats_ogg_ops)) {
 		rc = -EBADMSG;
 		goto out;
 	}
@@ -979,4 +984,71 @@ out:
 		formats_meta_release(out);
 	}
 	return rc;
+}
+
+int formats_parse(const struct formats_source *src, const char *name,
+		  struct formats_meta *out)
+{
+	return parse_with(src, name, 0, 0, out);
+}
+
+int formats_parse_flags(const struct formats_source *src, const char *name,
+			unsigned flags, struct formats_meta *out)
+{
+	return parse_with(src, name, flags & FORMATS_PARSE_LAZY_PICTURES, 0,
+			  out);
+}
+
+/* Decode the base64 picture pic of an Ogg file (see ogg.c). */
+static int load_ogg_picture(const struct formats_source *src,
+			    const struct formats_picture *pic, uint8_t **data,
+			    size_t *len)
+{
+	struct formats_meta m;
+	int rc;
+
+	rc = parse_with(src, NULL, FORMATS_PARSE_LOAD_PICTURE, pic->offset,
+			&m);
+	if (rc)
+		return rc;
+	if (!m.picture.data || m.picture.type != pic->type ||
+	    m.picture.data_len != pic->length) {
+		formats_meta_release(&m);
+		return -EBADMSG;
+	}
+	*data = m.picture.data;
+	*len = m.picture.data_len;
+	m.picture.data = NULL;
+	formats_meta_release(&m);
+	return 0;
+}
+
+int formats_picture_load(const struct formats_source *src,
+			 const struct formats_picture *pic, uint8_t **data,
+			 size_t *len)
+{
+	size_t n = pic->data ? pic->data_len : (size_t)pic->length;
+	int rc;
+
+	*data = NULL;
+	*len = 0;
+	if (!pic->present)
+		return -ENOENT;
+	if (!pic->data && pic->length > FORMATS_MAX_TAG_BYTES)
+		return -EFBIG;
+	if (!pic->data && pic->store == FORMATS_PIC_OGG_BASE64)
+		return load_ogg_picture(src, pic, data, len);
+	*data = malloc(n ? n : 1);
+	if (!*data)
+		return -ENOMEM;
+	if (pic->data)
+		memcpy(*data, pic->data, n);
+	rc = pic->data ? 0 : formats_read_exact(src, pic->offset, *data, n);
+	if (rc) {
+		free(*data);
+		*data = NULL;
+		return rc;
+	}
+	*len = n;
+	return 0;
 }

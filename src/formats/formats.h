@@ -11,7 +11,9 @@
  * (FORMATS_MAX_TAG_BYTES).  A damaged file gives -EBADMSG, never a crash.
  * Parsers read only what they need (the header window; for MP3 and AAC
  * the last bytes of the file, for Ogg the last page; big tags frame by
- * frame), not the whole file, and never picture data stored as-is.
+ * frame), not the whole file, and never picture data stored as-is.  With
+ * FORMATS_PARSE_LAZY_PICTURES not even a base64 picture of Ogg is read:
+ * its place is recorded and formats_picture_load() decodes it later.
  *
  * Thread safety: no shared state; any thread may parse any file.
  * Memory: everything in a formats_meta is owned by it; release with
@@ -79,16 +81,29 @@ struct formats_tags {
 	size_t n_extra;
 };
 
+/* How a picture is kept in the file, when it is not in data. */
+enum formats_pic_store {
+	FORMATS_PIC_RAW,	/* [offset, offset + length) is the image */
+	/*
+	 * base64 text of a FLAC picture block in the comment packet of an
+	 * Ogg stream, split by page headers: offset is the file offset of
+	 * its first character, length the image bytes it decodes to.
+	 */
+	FORMATS_PIC_OGG_BASE64,
+};
+
 struct formats_picture {
 	bool present;
 	uint32_t type;		/* ID3/FLAC picture type, 3 = front cover */
 	char mime[32];		/* "image/jpeg", "image/png" */
-	/* raw bytes of the image inside the file, when stored as-is */
+	/* where the image is in the file (see store) */
+	enum formats_pic_store store;
 	uint64_t offset;
 	uint64_t length;
 	/*
 	 * or a decoded copy when the file stores it encoded (base64,
-	 * unsynchronised ID3): then data != NULL and offset/length are 0.
+	 * unsynchronised ID3) and it was read: then data != NULL and
+	 * offset/length are 0.
 	 */
 	uint8_t *data;
 	size_t data_len;
@@ -117,6 +132,31 @@ struct formats_meta {
  */
 int formats_parse(const struct formats_source *src, const char *name,
 		  struct formats_meta *out);
+
+/*
+ * Flags of formats_parse_flags.  LAZY_PICTURES: a picture the file stores
+ * as base64 in Ogg pages is located (type, MIME type, image length and
+ * where its text starts: FORMATS_PIC_OGG_BASE64), not read; the scanner
+ * wants that, a picture is decoded when it is served.  Damage inside the
+ * text past its first bytes is then only found by formats_picture_load.
+ */
+#define FORMATS_PARSE_LAZY_PICTURES 0x1u
+
+/* formats_parse with flags (formats_parse: none). */
+int formats_parse_flags(const struct formats_source *src, const char *name,
+			unsigned flags, struct formats_meta *out);
+
+/*
+ * The image of pic, a picture of the file behind src as formats_parse
+ * described it, in a new array of *len bytes (caller frees *data): its
+ * data copied, its bytes read, or its base64 text decoded.  0, -ENOENT
+ * if pic is not present, -EBADMSG if the file no longer holds that
+ * picture, -EFBIG over FORMATS_MAX_TAG_BYTES, -ENOMEM or the -errno of a
+ * read.
+ */
+int formats_picture_load(const struct formats_source *src,
+			 const struct formats_picture *pic, uint8_t **data,
+			 size_t *len);
 
 /* Free what meta owns and zero it.  Accepts a zeroed meta. */
 void formats_meta_release(struct formats_meta *meta);
@@ -175,7 +215,8 @@ struct formats_synth {
 /*
  * Make the segments of a file whose header carries exactly tags (named
  * fields and extra; an absent field is left out) and picture (NULL: keep
- * none; its bytes are read from src when they are a range of it), and
+ * none; its bytes are read from src when they are a range of it, and an
+ * Ogg base64 picture of src is kept as the text it is), and
  * whose audio bytes are those of the origin file behind src, untouched.
  * orig is what formats_parse returned for src (the layout to keep).
  * 0, or -EBADMSG (the file is not as orig says), -EFBIG (tags over the

@@ -72,11 +72,20 @@ struct formats_grow {
 	unsigned joins;
 };
 
+/*
+ * An internal flag of a parse (beside FORMATS_PARSE_*): formats_picture_load
+ * decoding the Ogg base64 picture whose text starts at ctx->load_at into
+ * meta->picture; tags are not read.
+ */
+#define FORMATS_PARSE_LOAD_PICTURE 0x100u
+
 /* A parse in progress. */
 struct formats_ctx {
 	const struct formats_source *src;
 	const char *name;		/* file name hint, may be NULL */
 	struct formats_meta *meta;
+	unsigned flags;			/* FORMATS_PARSE_* */
+	uint64_t load_at;		/* with FORMATS_PARSE_LOAD_PICTURE */
 	const uint8_t *head;		/* the first head_len bytes */
 	size_t head_len;
 	uint64_t start;			/* where the stream starts */
@@ -145,6 +154,37 @@ static inline void formats_put_le64(uint8_t *p, uint64_t v)
 	formats_put_le32(p, (uint32_t)v);
 	formats_put_le32(p + 4, (uint32_t)(v >> 32));
 }
+
+/*
+ * The CRC-32 of an Ogg page (polynomial 0x04c11db7, most significant bit
+ * first, initial value 0, no final XOR) of len bytes at p, its CRC field
+ * zeroed (ogg_crc.c).  Thread-safe.
+ */
+uint32_t formats_ogg_crc(const uint8_t *p, size_t len);
+
+#ifdef MFS_UNIT_TEST
+/* The same without CPU-specific instructions, for the tests. */
+uint32_t formats_ogg_crc_portable(const uint8_t *p, size_t len);
+#endif
+
+/*
+ * Base64 (base64.c).  A decoder keeps the state of text that arrives in
+ * pieces; zero it to start.  formats_b64_decode decodes n characters into
+ * out (room for n / 4 * 3 + 3 bytes) and returns the bytes written:
+ * whitespace is skipped; '=' or any byte outside the standard and URL-safe
+ * alphabets ends the data (end is set, later input is ignored).
+ */
+struct formats_b64 {
+	uint32_t acc;
+	unsigned bits;		/* in acc not yet written out, < 8 */
+	bool end;
+};
+
+size_t formats_b64_decode(struct formats_b64 *d, const uint8_t *in, size_t n,
+			  uint8_t *out);
+
+/* Encode n bytes as (n + 2) / 3 * 4 characters at out, '=' padded. */
+size_t formats_b64_encode(const uint8_t *in, size_t n, char *out);
 
 /*
  * Read exactly len bytes at off of the file behind src (synthesis reads
@@ -374,12 +414,14 @@ int formats_id3v1_parse(struct formats_ctx *ctx, const uint8_t *p);
 const char *formats_id3_genre(unsigned i);
 
 /*
- * Parse a Vorbis comment block (vendor, count, "KEY=value" items).  If
- * framing, the block is followed by a framing bit (Ogg Vorbis).  Pictures
- * in METADATA_BLOCK_PICTURE are decoded into meta->picture.data.  Damage
- * keeps what was read and returns 0; -ENOMEM.
+ * Parse a Vorbis comment block (vendor, count, "KEY=value" items).
+ * Pictures in METADATA_BLOCK_PICTURE are decoded into meta->picture.data.
+ * Damage keeps what was read and returns 0; -ENOMEM.
  */
 int formats_vorbis_comments(struct formats_ctx *ctx, const uint8_t *p,
 			    size_t n);
+
+/* One "KEY=value" comment of n bytes at p, as formats_vorbis_comments. */
+int formats_vorbis_item(struct formats_ctx *ctx, const uint8_t *p, size_t n);
 
 #endif

@@ -3,48 +3,19 @@
  *
  * When a synthesized Ogg header needs more or fewer pages than the
  * original, every later page of that logical stream must carry a sequence
- * number shifted by the difference, and so a new CRC.  The pages are not
+ * number shifted by the difference, and so a new CRC (ogg_crc.c, fast:
+ * every audio page of the file passes through it).  The pages are not
  * stored anywhere: whoever reads an origin range marked with a delta
- * passes the whole pages it read through here.
+ * passes the whole pages it read through here.  Origin pages that a
+ * synthesized header keeps (the middle of a kept cover's text) are
+ * renumbered the same way.
  */
 #include "common/mfs.h"
 #include "common/byte_reader.h"
 #include "formats/formats.h"
 #include "formats/formats_i.h"
 
-#include <pthread.h>
-
 #define OGG_HEADER_BYTES 27
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	uint32_t r;
-	size_t i;
-	int b;
-
-	for (i = 0; i < 256; i++) {
-		r = (uint32_t)i << 24;
-		for (b = 0; b < 8; b++)
-			r = r & 0x80000000u ? (r << 1) ^ 0x04c11db7u : r << 1;
-		crc_table[i] = r;
-	}
-}
-
-/* CRC-32 of Ogg: polynomial 0x04c11db7, MSB first, initial value 0. */
-static uint32_t ogg_crc(const uint8_t *p, size_t len)
-{
-	const uint32_t *table = crc_table;
-	uint32_t crc = 0;
-	size_t i;
-
-	pthread_once(&crc_once, crc_init);
-	for (i = 0; i < len; i++)
-		crc = (crc << 8) ^ table[((crc >> 24) ^ p[i]) & 0xff];
-	return crc;
-}
 
 /* Length of the page at p (whole page within len), or 0 if it is not one. */
 static size_t page_length(const uint8_t *p, size_t len)
@@ -88,7 +59,8 @@ int formats_ogg_fix_pages(uint8_t *buf, size_t len, uint32_t serial,
 
 			formats_put_le32(buf + pos + 18, seq + (uint32_t)delta);
 			formats_put_le32(buf + pos + 22, 0);
-			formats_put_le32(buf + pos + 22, ogg_crc(buf + pos, n));
+			formats_put_le32(buf + pos + 22,
+					 formats_ogg_crc(buf + pos, n));
 		}
 		pos += n;
 	}

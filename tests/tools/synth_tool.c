@@ -4,11 +4,12 @@
  *   synth_tool IN OUT [--via-vfile] [--keep-picture | --picture FILE MIME]
  *              [KEY=VALUE]...
  *
- * Parses IN, synthesizes a file carrying exactly the given tags (KEY is a
- * field name of struct formats_tags - title artist album album_artist
- * genre composer date comment track track_total disc disc_total
- * compilation - or any other key, kept as an extra tag), and writes the
- * segments, in order, to OUT.  Ogg renumbering is applied as a reader
+ * Parses IN as the scanner does (an Ogg cover located, not decoded, so
+ * --keep-picture keeps its base64 text), synthesizes a file carrying
+ * exactly the given tags (KEY is a field name of struct formats_tags -
+ * title artist album album_artist genre composer date comment track
+ * track_total disc disc_total compilation - or any other key, kept as an
+ * extra tag), and writes the segments, in order, to OUT.  Ogg renumbering is applied as a reader
  * would see it.  With --via-vfile the output is read through a vfile (the
  * mount's read path) in odd-sized chunks instead.  Exit 0, or 1 with a
  * message.
@@ -154,7 +155,8 @@ static int run(int argc, char **argv)
 	if (fd < 0 || fstat(fd, &st))
 		return -errno;
 	formats_source_from_fd(&src, &fd, (uint64_t)st.st_size);
-	rc = formats_parse(&src, argv[1], &meta);
+	rc = formats_parse_flags(&src, argv[1], FORMATS_PARSE_LAZY_PICTURES,
+				 &meta);
 	for (a = 3; !rc && a < argc; a++) {
 		char *eq = strchr(argv[a], '=');
 

@@ -1657,6 +1657,35 @@ static void check_ogg_tags(const struct formats_meta *m, const uint8_t *png,
 	assert_memory_equal(m->picture.data, png, png_len);
 }
 
+/* The same file parsed lazily: the cover located, then loaded. */
+static void check_ogg_lazy_file(const uint8_t *file, size_t len,
+				const uint8_t *png, size_t png_len)
+{
+	struct formats_picture pic;
+	struct formats_source src;
+	struct formats_mem mem;
+	struct formats_meta m;
+	uint8_t *data;
+	size_t n;
+
+	formats_source_from_mem(&src, &mem, file, len);
+	assert_int_equal(formats_parse_flags(&src, "t.ogg",
+					     FORMATS_PARSE_LAZY_PICTURES, &m),
+			 0);
+	check_invariants(&m, len);
+	assert_null(m.picture.data);
+	assert_int_equal(m.picture.store, FORMATS_PIC_OGG_BASE64);
+	assert_int_equal(m.picture.length, png_len);
+	pic = m.picture;
+	/* what check_ogg_tags wants of the decoded picture */
+	m.picture.offset = 0;
+	assert_int_equal(formats_picture_load(&src, &pic, &data, &n), 0);
+	m.picture.data = data;
+	m.picture.data_len = n;
+	check_ogg_tags(&m, png, png_len);
+	formats_meta_release(&m);
+}
+
 /* Ogg Vorbis and Opus from ffmpeg, tagged by mutagen (comments over pages) */
 static void test_ogg_tools(void **state)
 {
@@ -1703,6 +1732,7 @@ static void test_ogg_tools(void **state)
 		assert_memory_equal(file + m.audio_start, "OggS", 4);
 		assert_int_equal(m.audio_end, len);
 		formats_meta_release(&m);
+		check_ogg_lazy_file(file, len, png, png_len);
 		free(file);
 		run("rm -f '%s' '%s.png'", path, path);
 		free(path);
@@ -2897,6 +2927,630 @@ static void test_corpus(void **state)
 
 /* ---- main -------------------------------------------------------------- */
 
+/* ---- the Ogg CRC and base64 ------------------------------------------- */
+
+/* The CRC of Ogg bit by bit: what the fast ones must equal. */
+static uint32_t crc_bitwise(const uint8_t *p, size_t n)
+{
+	uint32_t crc = 0;
+	size_t i;
+	int b;
+
+	for (i = 0; i < n; i++) {
+		crc ^= (uint32_t)p[i] << 24;
+		for (b = 0; b < 8; b++)
+			crc = crc & 0x80000000u ? (crc << 1) ^ 0x04c11db7u
+						: crc << 1;
+	}
+	return crc;
+}
+
+/* A repeatable pseudo-random byte stream. */
+static uint32_t rnd_state = 12345;
+
+static uint8_t rnd8(void)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (uint8_t)(rnd_state >> 16);
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = rnd8();
+}
+
+/* Every length up to a few pages at every alignment, and 1 MiB. */
+static void test_ogg_crc(void **state)
+{
+	const size_t big = (size_t)1 << 20;
+	uint8_t *buf = malloc(big + 16);
+	size_t len, at;
+	uint32_t want;
+
+	(void)state;
+	assert_non_null(buf);
+	fill_random(buf, big + 16);
+	assert_int_equal(formats_ogg_crc(buf, 0), 0);
+	for (len = 0; len < 1200; len += len < 200 ? 1 : 37)
+		for (at = 0; at < 16; at += 5) {
+			want = crc_bitwise(buf + at, len);
+			assert_int_equal(formats_ogg_crc(buf + at, len), want);
+			assert_int_equal(formats_ogg_crc_portable(buf + at, len),
+					 want);
+		}
+	want = crc_bitwise(buf + 3, big);
+	assert_int_equal(formats_ogg_crc(buf + 3, big), want);
+	assert_int_equal(formats_ogg_crc_portable(buf + 3, big), want);
+	/* the CRC of a real page (libogg's, from an ffmpeg file) */
+	assert_int_equal(crc_bitwise((const uint8_t *)"OggS", 4), 0x5fb0a94f);
+	free(buf);
+}
+
+static const char b64_chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* The textbook encoder, a reference for formats_b64_encode. */
+static void b64_ref(const uint8_t *p, size_t n, char *out)
+{
+	size_t i, o = 0;
+	uint32_t v;
+
+	for (i = 0; i < n; i += 3) {
+		v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		out[o++] = b64_chars[v >> 18];
+		out[o++] = b64_chars[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64_chars[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? b64_chars[v & 63] : '=';
+	}
+}
+
+/* Decode text in pieces cut at cut1 and cut2; returns the length. */
+static size_t b64_in_pieces(const char *text, size_t n, size_t cut1,
+			    size_t cut2, uint8_t *out)
+{
+	struct formats_b64 d = { 0 };
+	size_t len;
+
+	len = formats_b64_decode(&d, (const uint8_t *)text, cut1, out);
+	len += formats_b64_decode(&d, (const uint8_t *)text + cut1,
+				  cut2 - cut1, out + len);
+	len += formats_b64_decode(&d, (const uint8_t *)text + cut2, n - cut2,
+				  out + len);
+	return len;
+}
+
+static size_t b64_str(const char *text, uint8_t *out)
+{
+	return b64_in_pieces(text, strlen(text), 0, 0, out);
+}
+
+static void test_base64(void **state)
+{
+	uint8_t in[80] = { 0 }, out[80];
+	char text[120], ref[120];
+	size_t n, len, c1, c2, enc;
+
+	(void)state;
+	for (n = 0; n < sizeof(in); n++) {
+		fill_random(in, n);
+		enc = formats_b64_encode(in, n, text);
+		assert_int_equal(enc, (n + 2) / 3 * 4);
+		b64_ref(in, n, ref);
+		assert_memory_equal(text, ref, enc);
+		/* cut anywhere: the same bytes */
+		for (c1 = 0; c1 <= enc; c1 += 1 + n % 3)
+			for (c2 = c1; c2 <= enc; c2 += 3) {
+				len = b64_in_pieces(text, enc, c1, c2, out);
+				assert_int_equal(len, n);
+				assert_memory_equal(out, in, n);
+			}
+	}
+	/* whitespace is skipped, even inside a group */
+	assert_int_equal(b64_str("QU\nJD\r\n RE VG\t", out), 6);
+	assert_memory_equal(out, "ABCDEF", 6);
+	/* the URL-safe alphabet */
+	assert_int_equal(b64_str("-_-_", out), 3);
+	assert_memory_equal(out, "\xfb\xff\xbf", 3);
+	/* '=' and any byte outside the alphabet end the data */
+	assert_int_equal(b64_str("QQ==QUJD", out), 1);
+	assert_int_equal(out[0], 'A');
+	assert_int_equal(b64_str("QUJD*QUJD", out), 3);
+	assert_int_equal(b64_str("QUJ\x80QUJD", out), 2);
+}
+
+/* ---- Ogg files in memory ----------------------------------------------- */
+
+#define OGG_SERIAL 0x1234
+
+/* Pages being written: a packet stream cut every max_segs segments. */
+struct ogg_writer {
+	struct buf *out;
+	uint32_t seq;
+	unsigned max_segs;
+	uint8_t lacing[255];
+	unsigned nseg;
+	struct buf body;
+	uint8_t flags;		/* of the page being filled (BOS) */
+	bool cont;		/* it continues a packet */
+	bool ended;		/* a packet ends on it */
+	uint64_t granule;	/* given to pages where a packet ends */
+};
+
+static void ogg_flush(struct ogg_writer *w)
+{
+	size_t at = w->out->len;
+	uint8_t *p;
+	unsigned i;
+
+	if (!w->nseg)
+		return;
+	put_s(w->out, "OggS");
+	put_u8(w->out, 0);
+	put_u8(w->out, w->flags | (w->cont ? 1 : 0));
+	put_le32(w->out, w->ended ? (uint32_t)w->granule : UINT32_MAX);
+	put_le32(w->out, w->ended ? (uint32_t)(w->granule >> 32) : UINT32_MAX);
+	put_le32(w->out, OGG_SERIAL);
+	put_le32(w->out, w->seq++);
+	put_le32(w->out, 0);
+	put_u8(w->out, w->nseg);
+	for (i = 0; i < w->nseg; i++)
+		put_u8(w->out, w->lacing[i]);
+	put_buf(w->out, &w->body);
+	p = (uint8_t *)w->out->data + at;
+	formats_put_le32(p + 22, crc_bitwise(p, w->out->len - at));
+	w->cont = w->lacing[w->nseg - 1] == 255;
+	w->nseg = 0;
+	w->flags = 0;
+	w->ended = false;
+	buf_reset(&w->body);
+}
+
+/* Add one packet (n bytes at p) to the pages. */
+static void ogg_packet(struct ogg_writer *w, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t seg;
+
+	for (;;) {
+		if (w->nseg == w->max_segs)
+			ogg_flush(w);
+		seg = MFS_MIN(n, (size_t)255);
+		w->lacing[w->nseg++] = (uint8_t)seg;
+		put(&w->body, b, seg);
+		b += seg;
+		n -= seg;
+		if (seg < 255) {
+			w->ended = true;
+			return;
+		}
+	}
+}
+
+/* A FLAC picture block of image (n bytes). */
+static void picture_block(struct buf *b, uint32_t type, const char *mime,
+			  const char *desc, const uint8_t *image, size_t n)
+{
+	put_be32(b, type);
+	put_be32(b, (uint32_t)strlen(mime));
+	put_s(b, mime);
+	put_be32(b, (uint32_t)strlen(desc));
+	put_s(b, desc);
+	put_zeros(b, 16);
+	put_be32(b, (uint32_t)n);
+	put(b, image, n);
+}
+
+/* "KEY=" and base64 of block as one Vorbis comment. */
+static void b64_comment(struct buf *c, const char *key, const struct buf *blk)
+{
+	size_t n = (blk->len + 2) / 3 * 4;
+	char *text = malloc(n + 1);
+
+	assert_non_null(text);
+	formats_b64_encode((const uint8_t *)blk->data, blk->len, text);
+	put_le32(c, (uint32_t)(strlen(key) + 1 + n));
+	put_s(c, key);
+	put_u8(c, '=');
+	put(c, text, n);
+	free(text);
+}
+
+static void text_comment(struct buf *c, const char *key, const char *value)
+{
+	put_le32(c, (uint32_t)(strlen(key) + 1 + strlen(value)));
+	put_s(c, key);
+	put_u8(c, '=');
+	put_s(c, value);
+}
+
+/*
+ * An Ogg Vorbis file: the identification page, the comment packet (a
+ * title, a comment of pad bytes, then each picture block as base64) and
+ * a setup packet cut into pages of max_segs segments, two audio pages.
+ */
+static void build_vorbis(struct buf *out, unsigned max_segs, size_t pad,
+			 const struct buf *const *blocks, size_t nblocks)
+{
+	struct ogg_writer w = { out, 0, 255, { 0 }, 0,
+				BUF_INIT_MAX(1 << 24), 2, false, false, 0 };
+	struct buf c = BUF_INIT_MAX(1 << 24);
+	uint8_t setup[3000];
+	char *padding;
+	size_t i;
+
+	/* identification: 2 channels, 44100 Hz, 128 kbit/s nominal */
+	put_s(&c, "\x01vorbis");
+	put_le32(&c, 0);
+	put_u8(&c, 2);
+	put_le32(&c, 44100);
+	put_le32(&c, 0);
+	put_le32(&c, 128000);
+	put_le32(&c, 0);
+	put_u8(&c, 0xb8);
+	put_u8(&c, 1);
+	ogg_packet(&w, c.data, c.len);
+	ogg_flush(&w);
+	w.max_segs = max_segs;
+	buf_reset(&c);
+	put_s(&c, "\x03vorbis");
+	put_le32(&c, 6);
+	put_s(&c, "writer");
+	put_le32(&c, (uint32_t)(2 + nblocks));
+	text_comment(&c, "TITLE", "Lazy");
+	padding = malloc(pad + 1);
+	assert_non_null(padding);
+	memset(padding, 'p', pad);
+	padding[pad] = '\0';
+	text_comment(&c, "NOTES", padding);
+	free(padding);
+	for (i = 0; i < nblocks; i++)
+		b64_comment(&c, i % 2 ? "metadata_block_picture"
+				      : "METADATA_BLOCK_PICTURE", blocks[i]);
+	put_u8(&c, 1);
+	ogg_packet(&w, c.data, c.len);
+	memcpy(setup, "\x05vorbis", 7);
+	fill_random(setup + 7, sizeof(setup) - 7);
+	ogg_packet(&w, setup, sizeof(setup));
+	ogg_flush(&w);
+	w.max_segs = 255;
+	w.granule = 44100;
+	ogg_packet(&w, setup, 700);
+	ogg_flush(&w);
+	w.granule = 88200;
+	w.flags = 4;
+	ogg_packet(&w, setup, 500);
+	ogg_flush(&w);
+	buf_release(&c);
+	buf_release(&w.body);
+}
+
+static int parse_lazy(const struct buf *b, struct formats_meta *m)
+{
+	struct formats_source src;
+	struct formats_mem mem;
+
+	formats_source_from_mem(&src, &mem, b->data, b->len);
+	return formats_parse_flags(&src, "x.ogg", FORMATS_PARSE_LAZY_PICTURES,
+				   m);
+}
+
+static int load_picture(const struct buf *b, const struct formats_picture *p,
+			uint8_t **data, size_t *len)
+{
+	struct formats_source src;
+	struct formats_mem mem;
+
+	formats_source_from_mem(&src, &mem, b->data, b->len);
+	return formats_picture_load(&src, p, data, len);
+}
+
+/* The synthesized file behind s, read as a reader of the mount would. */
+static void synth_bytes(const struct buf *orig, const struct formats_synth *s,
+			struct buf *out)
+{
+	const struct formats_segment *seg;
+	size_t i, at;
+
+	buf_reset(out);
+	for (i = 0; i < s->n_segs; i++) {
+		seg = &s->segs[i];
+		at = out->len;
+		if (seg->data) {
+			put(out, seg->data, seg->length);
+			continue;
+		}
+		assert_true(seg->src_offset + seg->length <= orig->len);
+		put(out, orig->data + seg->src_offset, seg->length);
+		if (seg->ogg_seq_delta)
+			formats_ogg_fix_pages((uint8_t *)out->data + at,
+					      seg->length, seg->ogg_serial,
+					      seg->ogg_seq_delta);
+	}
+	assert_int_equal(out->len, s->size);
+}
+
+/* Every page whole, its CRC right, numbered 0, 1, 2... */
+static void check_ogg_pages(const struct buf *b)
+{
+	const uint8_t *p = (const uint8_t *)b->data;
+	size_t pos = 0, body, i;
+	uint32_t seq = 0, crc;
+	uint8_t *copy;
+
+	while (pos < b->len) {
+		assert_true(b->len - pos >= 27);
+		assert_memory_equal(p + pos, "OggS", 4);
+		for (body = 0, i = 0; i < p[pos + 26]; i++)
+			body += p[pos + 27 + i];
+		body += 27 + p[pos + 26];
+		assert_true(body <= b->len - pos);
+		copy = malloc(body);
+		assert_non_null(copy);
+		memcpy(copy, p + pos, body);
+		crc = (uint32_t)copy[22] | (uint32_t)copy[23] << 8 |
+		      (uint32_t)copy[24] << 16 | (uint32_t)copy[25] << 24;
+		memset(copy + 22, 0, 4);
+		assert_int_equal(crc_bitwise(copy, body), crc);
+		assert_int_equal(copy[18] | copy[19] << 8, seq);
+		free(copy);
+		seq++;
+		pos += body;
+	}
+}
+
+/* Origin ranges of s that lie inside the header (kept pages). */
+static size_t kept_ranges(const struct formats_synth *s, uint64_t audio_start)
+{
+	size_t i, n = 0;
+
+	for (i = 1; i < s->n_segs; i++)
+		if (!s->segs[i].data && s->segs[i].src_offset < audio_start)
+			n++;
+	return n;
+}
+
+/*
+ * A picture located lazily is the one an eager parse decodes; loading it
+ * gives the same bytes; a synthesis keeping it writes valid pages that
+ * carry the same picture and keeps origin pages where it can.
+ */
+static void check_lazy(const struct buf *file, const uint8_t *image,
+		       size_t n, uint32_t type, bool expect_kept)
+{
+	struct formats_tags tags = { .title = (char *)"New title" };
+	struct formats_meta eager, lazy, again;
+	struct formats_source src;
+	struct formats_mem mem;
+	struct formats_synth s;
+	struct buf out = BUF_INIT_MAX(1 << 26);
+	uint8_t *data;
+	size_t len;
+
+	assert_int_equal(parse_buf(file, "x.ogg", &eager), 0);
+	assert_int_equal(parse_lazy(file, &lazy), 0);
+	check_invariants(&lazy, file->len);
+	expect_str(lazy.tags.title, "Lazy");
+	assert_int_equal(lazy.audio_start, eager.audio_start);
+	assert_true(eager.picture.present && lazy.picture.present);
+	assert_int_equal(eager.picture.data_len, n);
+	assert_memory_equal(eager.picture.data, image, n);
+	assert_null(lazy.picture.data);
+	assert_int_equal(lazy.picture.store, FORMATS_PIC_OGG_BASE64);
+	assert_int_equal(lazy.picture.length, n);
+	assert_int_equal(lazy.picture.type, type);
+	assert_string_equal(lazy.picture.mime, eager.picture.mime);
+	assert_int_equal(load_picture(file, &lazy.picture, &data, &len), 0);
+	assert_int_equal(len, n);
+	assert_memory_equal(data, image, n);
+	free(data);
+
+	formats_source_from_mem(&src, &mem, file->data, file->len);
+	assert_int_equal(formats_synthesize(&src, &lazy, &tags, &lazy.picture,
+					    &s), 0);
+	if (expect_kept)
+		assert_true(kept_ranges(&s, lazy.audio_start) > 0);
+	synth_bytes(file, &s, &out);
+	formats_synth_release(&s);
+	check_ogg_pages(&out);
+	assert_int_equal(parse_buf(&out, "y.ogg", &again), 0);
+	expect_str(again.tags.title, "New title");
+	assert_int_equal(again.picture.data_len, n);
+	assert_memory_equal(again.picture.data, image, n);
+	assert_int_equal(again.audio_end - again.audio_start,
+			 eager.audio_end - eager.audio_start);
+	formats_meta_release(&again);
+	buf_release(&out);
+	formats_meta_release(&eager);
+	formats_meta_release(&lazy);
+}
+
+/*
+ * Pages of 1 to 255 segments, the text starting at every offset modulo 4
+ * and 255 (the pad comment shifts it), small and large images, the
+ * header window small enough that page headers are read past it.
+ */
+static void test_ogg_lazy_picture(void **state)
+{
+	static const unsigned segs[] = { 1, 2, 16, 255 };
+	static const size_t sizes[] = { 1, 2, 3, 100, 20000 };
+	struct buf blk = BUF_INIT_MAX(1 << 24);
+	struct buf file = BUF_INIT_MAX(1 << 26);
+	const struct buf *blocks[] = { &blk };
+	uint8_t image[20000];
+	size_t si, gi, pad;
+
+	(void)state;
+	fill_random(image, sizeof(image));
+	image[0] = 0xff;	/* a JPEG, for the sniffer */
+	image[1] = 0xd8;
+	image[2] = 0xff;
+	for (si = 0; si < MFS_ARRAY_SIZE(sizes); si++)
+		for (gi = 0; gi < MFS_ARRAY_SIZE(segs); gi++)
+			for (pad = 0; pad < 9; pad += 1 + sizes[si] / 1000) {
+				buf_reset(&blk);
+				picture_block(&blk, 3, pad % 2 ? "" : "image/x",
+					      "d", image, sizes[si]);
+				buf_reset(&file);
+				build_vorbis(&file, segs[gi], 250 + pad * 29,
+					     blocks, 1);
+				formats_window = pad % 3 ? 200 : 64 << 10;
+				check_lazy(&file, image, sizes[si], 3,
+					   sizes[si] > 4 * 255 * segs[gi] &&
+						   segs[gi] < 255);
+			}
+	formats_window = (size_t)64 << 10;
+	buf_release(&file);
+	buf_release(&blk);
+}
+
+/* Of two pictures the front cover, whichever comes first. */
+static void test_ogg_lazy_two_pictures(void **state)
+{
+	struct buf back = BUF_INIT_MAX(1 << 20), front = BUF_INIT_MAX(1 << 20);
+	struct buf file = BUF_INIT_MAX(1 << 24);
+	const struct buf *order1[] = { &back, &front };
+	const struct buf *order2[] = { &front, &back };
+	uint8_t img_back[700], img_front[5000];
+
+	(void)state;
+	fill_random(img_back, sizeof(img_back));
+	fill_random(img_front, sizeof(img_front));
+	picture_block(&back, 4, "image/png", "", img_back, sizeof(img_back));
+	picture_block(&front, 3, "image/jpeg", "a long description",
+		      img_front, sizeof(img_front));
+	build_vorbis(&file, 4, 10, order1, 2);
+	check_lazy(&file, img_front, sizeof(img_front), 3, true);
+	buf_reset(&file);
+	build_vorbis(&file, 3, 10, order2, 2);
+	check_lazy(&file, img_front, sizeof(img_front), 3, true);
+	buf_release(&file);
+	buf_release(&front);
+	buf_release(&back);
+}
+
+/*
+ * Damage past the first characters of the text is found when the picture
+ * is loaded (and by synthesis), not by the lazy parse; a picture of
+ * another file is refused.
+ */
+static void test_ogg_lazy_damage(void **state)
+{
+	struct formats_tags none = { 0 };
+	struct buf blk = BUF_INIT_MAX(1 << 20), file = BUF_INIT_MAX(1 << 24);
+	struct buf other = BUF_INIT_MAX(1 << 24);
+	const struct buf *blocks[] = { &blk };
+	struct formats_meta lazy, eager, m2;
+	struct formats_picture pic;
+	struct formats_source src;
+	struct formats_mem mem;
+	struct formats_synth s;
+	uint8_t image[6000], *data;
+	size_t len, cut;
+	char *text;
+
+	(void)state;
+	fill_random(image, sizeof(image));
+	picture_block(&blk, 3, "image/png", "", image, sizeof(image));
+	build_vorbis(&file, 8, 40, blocks, 1);
+	assert_int_equal(parse_lazy(&file, &lazy), 0);
+	/* a byte outside the alphabet in the middle of the text */
+	text = file.data + lazy.picture.offset + 4000;
+	assert_true(strchr(b64_chars, *text));
+	*text = '*';
+	assert_int_equal(parse_lazy(&file, &m2), 0);
+	assert_true(m2.picture.present);
+	assert_int_equal(load_picture(&file, &m2.picture, &data, &len),
+			 -EBADMSG);
+	assert_int_equal(parse_buf(&file, "x.ogg", &eager), 0);
+	assert_false(eager.picture.present);
+	formats_meta_release(&eager);
+	formats_meta_release(&m2);
+	/* the picture of another file (a longer image, elsewhere) */
+	buf_reset(&blk);
+	picture_block(&blk, 3, "image/png", "", image, sizeof(image) - 1);
+	build_vorbis(&other, 8, 40, blocks, 1);
+	assert_int_equal(load_picture(&other, &lazy.picture, &data, &len),
+			 -EBADMSG);
+	formats_source_from_mem(&src, &mem, other.data, other.len);
+	assert_int_equal(parse_lazy(&other, &m2), 0);
+	assert_int_equal(formats_synthesize(&src, &m2, &none, &lazy.picture,
+					    &s), -EBADMSG);
+	/* no file behind the offset at all */
+	pic = lazy.picture;
+	pic.offset = other.len + 10;
+	assert_int_equal(load_picture(&other, &pic, &data, &len), -EBADMSG);
+	assert_int_equal(formats_synthesize(&src, &m2, &none, &pic, &s),
+			 -EBADMSG);
+	formats_meta_release(&m2);
+	cut = (size_t)lazy.picture.offset + 100;
+	formats_meta_release(&lazy);
+	/* a file cut inside the text: the picture is not kept */
+	other.len = cut;
+	assert_int_equal(parse_lazy(&other, &m2), 0);
+	assert_false(m2.picture.present);
+	formats_meta_release(&m2);
+	buf_release(&other);
+	buf_release(&file);
+	buf_release(&blk);
+}
+
+/* A picture in memory replaces a kept one; none removes it. */
+static void test_ogg_synth_pictures(void **state)
+{
+	struct formats_tags tags = { .artist = (char *)"A" };
+	struct buf blk = BUF_INIT_MAX(1 << 20), file = BUF_INIT_MAX(1 << 24);
+	struct buf out = BUF_INIT_MAX(1 << 24);
+	const struct buf *blocks[] = { &blk };
+	struct formats_picture pic = { 0 };
+	struct formats_meta lazy, again;
+	struct formats_source src;
+	struct formats_mem mem;
+	struct formats_synth s;
+	uint8_t image[9000], other[3000];
+
+	(void)state;
+	fill_random(image, sizeof(image));
+	fill_random(other, sizeof(other));
+	picture_block(&blk, 3, "image/png", "", image, sizeof(image));
+	build_vorbis(&file, 4, 0, blocks, 1);
+	assert_int_equal(parse_lazy(&file, &lazy), 0);
+	formats_source_from_mem(&src, &mem, file.data, file.len);
+	pic.present = true;
+	pic.type = 3;
+	str_copy(pic.mime, "image/gif", sizeof(pic.mime));
+	pic.data = other;
+	pic.data_len = sizeof(other);
+	assert_int_equal(formats_synthesize(&src, &lazy, &tags, &pic, &s), 0);
+	assert_int_equal(kept_ranges(&s, lazy.audio_start), 0);
+	synth_bytes(&file, &s, &out);
+	formats_synth_release(&s);
+	check_ogg_pages(&out);
+	assert_int_equal(parse_buf(&out, "y.ogg", &again), 0);
+	assert_string_equal(again.picture.mime, "image/gif");
+	assert_int_equal(again.picture.data_len, sizeof(other));
+	assert_memory_equal(again.picture.data, other, sizeof(other));
+	formats_meta_release(&again);
+	assert_int_equal(formats_synthesize(&src, &lazy, &tags, NULL, &s), 0);
+	synth_bytes(&file, &s, &out);
+	formats_synth_release(&s);
+	check_ogg_pages(&out);
+	assert_int_equal(parse_buf(&out, "y.ogg", &again), 0);
+	assert_false(again.picture.present);
+	expect_str(again.tags.artist, "A");
+	formats_meta_release(&again);
+	formats_meta_release(&lazy);
+	buf_release(&out);
+	buf_release(&file);
+	buf_release(&blk);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -2992,6 +3646,12 @@ int main(void)
 		cmocka_unit_test(test_fuzz_trailer_claim),
 		cmocka_unit_test(test_fuzz_empty_unsync_frame),
 		cmocka_unit_test(test_ogg_fix_pages_skips_damage),
+		cmocka_unit_test(test_ogg_crc),
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_ogg_lazy_picture),
+		cmocka_unit_test(test_ogg_lazy_two_pictures),
+		cmocka_unit_test(test_ogg_lazy_damage),
+		cmocka_unit_test(test_ogg_synth_pictures),
 		cmocka_unit_test(test_corpus),
 	};
 
