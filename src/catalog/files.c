@@ -17,6 +17,18 @@
 
 #include <time.h>
 
+/*
+ * files.pic_blob: where the picture's bytes are.  An Ogg picture located
+ * but not decoded by the scan (FORMATS_PIC_OGG_BASE64: pic_offset is where
+ * its base64 text starts) is decoded from the file when it is read; older
+ * catalogs hold such pictures decoded, as blobs, which stay valid.
+ */
+enum catalog_pic_store {
+	CATALOG_PIC_RANGE = 0,		/* [pic_offset, +pic_length) of the file */
+	CATALOG_PIC_BLOB = 1,		/* decoded, in the pictures table */
+	CATALOG_PIC_OGG_BASE64 = 2,	/* base64 in the file's Ogg pages */
+};
+
 static void bind_opt_int(sqlite3_stmt *st, int i, int64_t v)
 {
 	if (v)
@@ -95,7 +107,10 @@ static void bind_meta(sqlite3_stmt *st, const struct formats_meta *m)
 		sqlite3_bind_int64(st, 30, (int64_t)p->offset);
 		sqlite3_bind_int64(st, 31, (int64_t)(p->data ? p->data_len
 							      : p->length));
-		sqlite3_bind_int(st, 32, p->data != NULL);
+		sqlite3_bind_int(st, 32, p->data ? CATALOG_PIC_BLOB
+					 : p->store == FORMATS_PIC_OGG_BASE64
+						 ? CATALOG_PIC_OGG_BASE64
+						 : CATALOG_PIC_RANGE);
 	} else {
 		sqlite3_bind_int(st, 32, 0);
 	}
@@ -271,8 +286,10 @@ static void read_info(sqlite3_stmt *st, struct catalog_file *f)
 			 (const char *)mime);
 		m->picture.offset = (uint64_t)sqlite3_column_int64(st, 29);
 		m->picture.length = (uint64_t)sqlite3_column_int64(st, 30);
+		if (column_int(st, 31) == CATALOG_PIC_OGG_BASE64)
+			m->picture.store = FORMATS_PIC_OGG_BASE64;
 	}
-	f->pic_blob = column_int(st, 31) != 0;
+	f->pic_blob = column_int(st, 31) == CATALOG_PIC_BLOB;
 	f->placed_multi = column_int(st, 32) != 0;
 	f->added_at = sqlite3_column_int64(st, 33);
 }

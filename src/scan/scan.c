@@ -256,7 +256,9 @@ static void parse_audio(struct scan *s, struct origin *o, const char *relpath,
 	src.read_at = source_read;
 	src.ctx = f;
 	src.size = size;
-	rc = formats_parse(&src, name ? name + 1 : relpath, meta);
+	/* an Ogg cover is located, not decoded: it is decoded when read */
+	rc = formats_parse_flags(&src, name ? name + 1 : relpath,
+				 FORMATS_PARSE_LAZY_PICTURES, meta);
 	origin_file_close(f);
 	if (rc) {
 		mfs_log(MFS_LOG_DEBUG, "cannot read tags of '%s': %s", relpath,

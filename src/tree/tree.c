@@ -677,7 +677,10 @@ static int find_cover(struct tree *t, int64_t dir, struct cover_source *src)
 	p = &f.meta.picture;
 	if (p->present && p->length > 0) {
 		src->file = f.id;
-		src->offset = f.pic_blob ? -1 : (int64_t)p->offset;
+		/* -1: not a range of the file (decoded when it is read) */
+		src->offset = f.pic_blob || p->store != FORMATS_PIC_RAW
+				      ? -1
+				      : (int64_t)p->offset;
 		src->length = (int64_t)p->length;
 		src->mtime_ns = f.mtime_ns;
 		src->name = cover_name(p->mime);

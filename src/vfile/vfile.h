@@ -55,6 +55,16 @@ int vfile_open_synth(struct origin *o, const char *relpath,
 		     const struct formats_synth *synth,
 		     struct origin_entry *stat_out, struct vfile **out);
 
+/*
+ * A virtual file that is the image of pic, a picture of relpath in o that
+ * the file stores encoded (an Ogg base64 picture, formats.h): decoded now,
+ * held in memory, the origin file closed again.  *stat_out (if not NULL)
+ * as for vfile_open_range.  -EIO if the file no longer holds the picture.
+ */
+int vfile_open_picture(struct origin *o, const char *relpath,
+		       const struct formats_picture *pic,
+		       struct origin_entry *stat_out, struct vfile **out);
+
 /* A virtual file made of data (ownership of data passes to the vfile). */
 int vfile_open_bytes(uint8_t *data, size_t len, struct vfile **out);
 
