@@ -1,0 +1,614 @@
+/*
+ * store.c - chunk files on disk: cache_dir/chunks/ab/<64 hex digits>.
+ *
+ * Writing.  A chunk is written to a file without a real name, flushed with
+ * fdatasync, then given its name with one link(2): an O_TMPFILE inode in
+ * the chunk's folder linked through /proc/self/fd (linkat with
+ * AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH, which the service does not
+ * have), or, where O_TMPFILE or /proc is missing, a mkostemp file
+ * ab/.tmp-XXXXXX.  link(2) never replaces an existing name, so when
+ * several threads store the same chunk at once exactly one creates it and
+ * the others find it there (a rename would silently write it twice).
+ *
+ * What a crash can leave, and why that is enough:
+ * - a nameless O_TMPFILE inode: freed by the kernel;
+ * - a .tmp- file: never looked up, removed by cache_store_sweep();
+ * - a complete chunk file that the index does not know yet (the index
+ *   record is written after the file exists): nothing reads it; the sweep
+ *   removes it once it is older than CACHE_STORE_SWEEP_GRACE_SECS;
+ * - a chunk whose name was not yet on disk: we fsync the data, not the
+ *   folder, so after a power cut a name linked shortly before may be gone.
+ *   An fsync of the folder per chunk would cost a journal commit each; the
+ *   name being gone is the same case as an evicted chunk (-ENOENT: the
+ *   window is fetched again), never a wrong byte.
+ * Never a partial file under a real name: the data reaches the disk before
+ * the name exists.  And whatever happens to a file later (a disk error, a
+ * user's editor), every read checks the content against the name.
+ *
+ * Reading always verifies: a chunk is at most 256 KiB, its SHA-256 costs
+ * about 0.2 ms, and the cache serves remote origins, which are slower than
+ * that.  NEEDSWORK: a table of chunks verified since they were last
+ * opened, keyed by (hash, inode, ctime, size), would skip the hash on hot
+ * chunks, at the price of trusting the page cache and the disk between two
+ * reads; the issue asks for a check per read, so it is not done.
+ *
+ * The store holds no lock: every change is one link or unlink, atomic in
+ * the file system.
+ */
+#include "common/mfs.h"
+#define MFS_LOG_MODULE MFS_LOGM_CACHE
+#include "log/log.h"
+#include "common/str.h"
+#include "cache/cache_i.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TMP_PREFIX ".tmp-"
+
+struct cache_store {
+	int dirfd;		/* cache_dir/chunks */
+	char *root;		/* its path, for mkostemp */
+	atomic_bool no_tmpfile;	/* use named temporaries */
+};
+
+MFS_TESTABLE void store_chunk_rel(const uint8_t hash[CACHE_HASH_LEN],
+				  char rel[STORE_REL_LEN])
+{
+	cache_hash_to_hex(hash, rel + 3);
+	rel[0] = rel[3];
+	rel[1] = rel[4];
+	rel[2] = '/';
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+#ifdef MFS_UNIT_TEST
+void store_force_named_tmp(struct cache_store *st)
+{
+	atomic_store(&st->no_tmpfile, true);
+}
+#endif
+
+/* mkdir that accepts an existing folder. */
+static int make_dir(int dirfd, const char *path)
+{
+	if (mkdirat(dirfd, path, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int make_folders(struct cache_store *st)
+{
+	char sub[3];
+	int i, rc;
+
+	for (i = 0; i < 256; i++) {
+		snprintf(sub, sizeof(sub), "%02x", i);
+		rc = make_dir(st->dirfd, sub);
+		if (rc)
+			return mfs_error(rc, "cannot create '%s/%s': %s",
+					 st->root, sub, strerror(-rc));
+	}
+	return 0;
+}
+
+int cache_store_open(const char *cache_dir, struct cache_store **out)
+{
+	struct cache_store *st = calloc(1, sizeof(*st));
+	int rc;
+
+	*out = NULL;
+	if (!st)
+		return -ENOMEM;
+	st->dirfd = -1;
+	st->root = str_printf("%s/chunks", cache_dir);
+	if (!st->root) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	rc = make_dir(AT_FDCWD, st->root);
+	if (!rc) {
+		st->dirfd = open(st->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = st->dirfd < 0 ? -errno : 0;
+	}
+	if (rc) {
+		mfs_log(MFS_LOG_ERROR, "cannot open '%s': %s", st->root,
+			strerror(-rc));
+		goto out_free;
+	}
+	rc = make_folders(st);
+	if (rc)
+		goto out_free;
+	/* linking an O_TMPFILE inode goes through /proc/self/fd */
+	atomic_init(&st->no_tmpfile, access("/proc/self/fd", X_OK) != 0);
+	*out = st;
+	return 0;
+
+out_free:
+	cache_store_close(st);
+	return rc;
+}
+
+void cache_store_close(struct cache_store *st)
+{
+	if (!st)
+		return;
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	free(st->root);
+	free(st);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* A named temporary ab/.tmp-XXXXXX in the chunk's folder. */
+static int tmp_create_named(struct cache_store *st, const char *rel,
+			    struct chunk_tmp *t)
+{
+	t->path = str_printf("%s/%.2s/" TMP_PREFIX "XXXXXX", st->root, rel);
+	if (!t->path)
+		return -ENOMEM;
+	t->rel = t->path + strlen(st->root) + 1;
+	t->fd = mkostemp(t->path, O_CLOEXEC);
+	if (t->fd < 0) {
+		free(t->path);
+		t->path = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Open a file without a real name in the folder of rel (O_TMPFILE, else a
+ * named temporary).  A missing folder (removed by hand) is made again.
+ */
+MFS_TESTABLE int store_tmp_create(struct cache_store *st, const char *rel,
+			    struct chunk_tmp *t)
+{
+	char sub[3] = { rel[0], rel[1], '\0' };
+	int attempt, rc = 0;
+
+	t->fd = -1;
+	t->path = NULL;
+	t->rel = NULL;
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (atomic_load(&st->no_tmpfile)) {
+			rc = tmp_create_named(st, rel, t);
+		} else {
+			t->fd = openat(st->dirfd, sub,
+				       O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+			rc = t->fd < 0 ? -errno : 0;
+			/* a file system without O_TMPFILE, or an old kernel */
+			if (rc == -EOPNOTSUPP || rc == -EISDIR) {
+				atomic_store(&st->no_tmpfile, true);
+				rc = tmp_create_named(st, rel, t);
+			}
+		}
+		if (rc != -ENOENT)
+			break;
+		rc = make_dir(st->dirfd, sub);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
+/* write(2) until done: 0 or -errno. */
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Write data and flush it to disk (before any name points at it). */
+MFS_TESTABLE int store_tmp_write(struct chunk_tmp *t, const void *data,
+				 size_t len)
+{
+	int rc = write_all(t->fd, data, len);
+
+	if (!rc && fdatasync(t->fd))
+		rc = -errno;
+	return rc;
+}
+
+/*
+ * Give the written file its real name rel.  *created: whether this call
+ * made the name (false: another writer was first; not an error).
+ */
+MFS_TESTABLE int store_tmp_publish(struct cache_store *st,
+				   struct chunk_tmp *t, const char *rel,
+				   bool *created)
+{
+	char proc[32];
+	int rc;
+
+	if (t->path) {
+		rc = linkat(st->dirfd, t->rel, st->dirfd, rel, 0);
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->fd);
+		rc = linkat(AT_FDCWD, proc, st->dirfd, rel, AT_SYMLINK_FOLLOW);
+	}
+	rc = rc ? -errno : 0;
+	*created = rc == 0;
+	return rc == -EEXIST ? 0 : rc;
+}
+
+/* Close the temporary and remove its name if it had one. */
+MFS_TESTABLE void store_tmp_discard(struct cache_store *st,
+				    struct chunk_tmp *t)
+{
+	if (t->path) {
+		unlinkat(st->dirfd, t->rel, 0);
+		free(t->path);
+		t->path = NULL;
+	}
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+}
+
+static int write_chunk(struct cache_store *st, const char *rel,
+		       const void *data, size_t len, bool *created)
+{
+	struct chunk_tmp t;
+	int rc;
+
+	rc = store_tmp_create(st, rel, &t);
+	if (rc)
+		return mfs_error(rc, "cannot create a chunk file in '%s/%.2s': "
+				 "%s", st->root, rel, strerror(-rc));
+	rc = store_tmp_write(&t, data, len);
+	if (!rc)
+		rc = store_tmp_publish(st, &t, rel, created);
+	store_tmp_discard(st, &t);
+	if (rc)
+		mfs_log(MFS_LOG_ERROR, "cannot write chunk file '%s/%s': %s",
+			st->root, rel, strerror(-rc));
+	return rc;
+}
+
+int cache_store_put(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
+		    const void *data, size_t len, bool *was_new)
+{
+	char rel[STORE_REL_LEN];
+	bool created = false;
+	struct stat sb;
+	int rc = 0;
+
+	store_chunk_rel(hash, rel);
+	if (!fstatat(st->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW)) {
+		if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == len)
+			goto out;	/* dedup: the same content is there */
+		/* a damaged file: replace it (a racing remover is fine) */
+		if (unlinkat(st->dirfd, rel, 0) && errno != ENOENT)
+			rc = -errno;
+	} else if (errno != ENOENT) {
+		rc = -errno;
+	}
+	if (!rc)
+		rc = write_chunk(st, rel, data, len, &created);
+out:
+	if (was_new)
+		*was_new = created;
+	return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* read(2) until len bytes or end of file: the count or -errno. */
+static ssize_t read_all(int fd, uint8_t *p, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, p + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/*
+ * Remove a chunk file that failed its check, unless the name now points at
+ * another file (a put replaced it meanwhile).  Returns -EBADMSG.
+ */
+static int drop_bad(struct cache_store *st, const char *rel, int fd,
+		    const char *why)
+{
+	struct stat have, named;
+
+	if (!fstat(fd, &have) &&
+	    !fstatat(st->dirfd, rel, &named, AT_SYMLINK_NOFOLLOW) &&
+	    have.st_ino == named.st_ino && have.st_dev == named.st_dev)
+		unlinkat(st->dirfd, rel, 0);
+	mfs_log(MFS_LOG_WARN, "chunk file '%s/%s' is corrupt (%s): removed",
+		st->root, rel, why);
+	return -EBADMSG;
+}
+
+/* Read exactly len bytes of an open chunk file and check them. */
+static int read_and_check(struct cache_store *st, const char *rel, int fd,
+			  const uint8_t hash[CACHE_HASH_LEN], uint8_t *buf,
+			  size_t len)
+{
+	uint8_t got[CACHE_HASH_LEN];
+	struct stat sb;
+	ssize_t n;
+	int rc;
+
+	if (fstat(fd, &sb))
+		return -errno;
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != len)
+		return drop_bad(st, rel, fd, "wrong size");
+	n = read_all(fd, buf, len);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != len)
+		return drop_bad(st, rel, fd, "short");
+	rc = cache_sha256(buf, len, got);
+	if (rc)
+		return rc;
+	if (memcmp(got, hash, CACHE_HASH_LEN))
+		return drop_bad(st, rel, fd, "content does not match its name");
+	return 0;
+}
+
+int cache_store_get(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
+		    void *buf, size_t len)
+{
+	char rel[STORE_REL_LEN];
+	int fd, rc;
+
+	store_chunk_rel(hash, rel);
+	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ELOOP ? -EBADMSG : -errno;
+	rc = read_and_check(st, rel, fd, hash, buf, len);
+	close(fd);
+	return rc;
+}
+
+int cache_store_delete(struct cache_store *st,
+		       const uint8_t hash[CACHE_HASH_LEN])
+{
+	char rel[STORE_REL_LEN];
+
+	store_chunk_rel(hash, rel);
+	return unlinkat(st->dirfd, rel, 0) ? -errno : 0;
+}
+
+/* ---- walking the folders ------------------------------------------------ */
+
+enum entry_kind { ENTRY_OTHER, ENTRY_CHUNK, ENTRY_STRAY, ENTRY_TMP };
+
+/* What a name in folder sub is; a chunk's hash goes to hash. */
+static enum entry_kind classify(const char *sub, const char *name,
+				uint8_t hash[CACHE_HASH_LEN])
+{
+	if (!strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)))
+		return ENTRY_TMP;
+	if (cache_hash_from_hex(name, hash))
+		return ENTRY_OTHER;
+	/* a chunk name in the wrong folder can never be looked up */
+	return name[0] == sub[0] && name[1] == sub[1] ? ENTRY_CHUNK
+						      : ENTRY_STRAY;
+}
+
+/* Called for each entry of each folder; nonzero stops the walk. */
+typedef int (*walk_fn)(void *ctx, int subfd, const char *sub,
+		       const char *name);
+
+/* Every entry of one folder; 0, the callback's stop value or -errno. */
+static int walk_folder(struct cache_store *st, const char *sub, walk_fn fn,
+		       void *ctx)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	fd = openat(st->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while (!rc) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			rc = -errno;
+			break;
+		}
+		if (de->d_name[0] != '.' || !strncmp(de->d_name, TMP_PREFIX,
+						     strlen(TMP_PREFIX)))
+			rc = fn(ctx, dirfd(d), sub, de->d_name);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* The 256 folders; the first error is returned after the walk. */
+static int walk(struct cache_store *st, walk_fn fn, void *ctx)
+{
+	char sub[3];
+	int i, rc, first = 0;
+
+	for (i = 0; i < 256; i++) {
+		snprintf(sub, sizeof(sub), "%02x", i);
+		rc = walk_folder(st, sub, fn, ctx);
+		if (rc && !first) {
+			mfs_log(MFS_LOG_ERROR, "cannot list '%s/%s': %s",
+				st->root, sub, strerror(-rc));
+			first = rc;
+		}
+	}
+	return first;
+}
+
+/* ---- sweep -------------------------------------------------------------- */
+
+struct sweep {
+	struct cache_store *st;
+	bool (*is_known)(const uint8_t *hash, void *ctx);
+	void *ctx;
+	time_t now;
+	uint64_t chunks, bytes, temporaries;
+};
+
+/* Remove name if it is older than the grace period; true if removed. */
+static bool remove_if_old(struct sweep *sw, int subfd, const char *sub,
+			  const char *name)
+{
+	struct stat sb;
+
+	if (fstatat(subfd, name, &sb, AT_SYMLINK_NOFOLLOW))
+		return false;	/* gone meanwhile */
+	if (sw->now - sb.st_mtime < CACHE_STORE_SWEEP_GRACE_SECS)
+		return false;
+	if (unlinkat(subfd, name, 0)) {
+		if (errno != ENOENT)
+			mfs_log(MFS_LOG_WARN, "cannot remove '%s/%s/%s': %s",
+				sw->st->root, sub, name, strerror(errno));
+		return false;
+	}
+	sw->bytes += (uint64_t)sb.st_size;
+	return true;
+}
+
+static int sweep_entry(void *ctx, int subfd, const char *sub,
+		       const char *name)
+{
+	struct sweep *sw = ctx;
+	uint8_t hash[CACHE_HASH_LEN];
+
+	switch (classify(sub, name, hash)) {
+	case ENTRY_TMP:
+		if (remove_if_old(sw, subfd, sub, name))
+			sw->temporaries++;
+		break;
+	case ENTRY_CHUNK:
+		/* the index first: stat only the few it does not know */
+		if (!sw->is_known(hash, sw->ctx) &&
+		    remove_if_old(sw, subfd, sub, name))
+			sw->chunks++;
+		break;
+	case ENTRY_STRAY:
+		if (remove_if_old(sw, subfd, sub, name))
+			sw->chunks++;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int cache_store_sweep(struct cache_store *st,
+		      bool (*is_known)(const uint8_t *hash, void *ctx),
+		      void *ctx)
+{
+	struct sweep sw = { .st = st, .is_known = is_known, .ctx = ctx,
+			    .now = time(NULL) };
+	int rc = walk(st, sweep_entry, &sw);
+
+	if (sw.chunks || sw.temporaries)
+		mfs_log(MFS_LOG_INFO, "cache sweep: removed %" PRIu64
+			" unknown chunk file(s) and %" PRIu64 " temporary "
+			"file(s), %" PRIu64 " bytes", sw.chunks,
+			sw.temporaries, sw.bytes);
+	return rc;
+}
+
+/* ---- size --------------------------------------------------------------- */
+
+static int size_entry(void *ctx, int subfd, const char *sub,
+		      const char *name)
+{
+	struct cache_store_usage *u = ctx;
+	uint8_t hash[CACHE_HASH_LEN];
+	enum entry_kind kind = classify(sub, name, hash);
+	struct stat sb;
+
+	if (kind == ENTRY_TMP)
+		u->temporaries++;
+	if (kind != ENTRY_CHUNK ||
+	    fstatat(subfd, name, &sb, AT_SYMLINK_NOFOLLOW))
+		return 0;
+	u->chunks++;
+	u->bytes += (uint64_t)sb.st_size;
+	u->disk_bytes += (uint64_t)sb.st_blocks * 512;
+	return 0;
+}
+
+int cache_store_size(struct cache_store *st, struct cache_store_usage *out)
+{
+	memset(out, 0, sizeof(*out));
+	return walk(st, size_entry, out);
+}
+
+/* ---- the whole store path ----------------------------------------------- */
+
+/* The chunks of one window: at most one per CACHE_CHUNK_MIN bytes. */
+struct cuts {
+	size_t off[CACHE_WINDOW / CACHE_CHUNK_MIN + 1];
+	size_t len[CACHE_WINDOW / CACHE_CHUNK_MIN + 1];
+	size_t n;
+};
+
+static void collect(void *ctx, size_t off, size_t len)
+{
+	struct cuts *c = ctx;
+
+	if (c->n < MFS_ARRAY_SIZE(c->off)) {
+		c->off[c->n] = off;
+		c->len[c->n] = len;
+		c->n++;
+	}
+}
+
+int cache_chunk_and_store(struct cache_store *st, const uint8_t *window,
+			  size_t len, cache_stored_fn on_chunk, void *ctx)
+{
+	uint8_t hash[CACHE_HASH_LEN];
+	struct cuts cuts = { .n = 0 };
+	bool was_new;
+	size_t i;
+	int rc;
+
+	rc = cache_chunk_window(window, len, collect, &cuts);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < cuts.n; i++) {
+		rc = cache_sha256(window + cuts.off[i], cuts.len[i], hash);
+		if (!rc)
+			rc = cache_store_put(st, hash, window + cuts.off[i],
+					     cuts.len[i], &was_new);
+		if (rc)
+			return rc;
+		on_chunk(ctx, cuts.off[i], cuts.len[i], hash, was_new);
+	}
+	return 0;
+}
