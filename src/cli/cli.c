@@ -22,6 +22,7 @@ static const char usage_text[] =
 	"  origin    list origins, their health; rescan one\n"
 	"  events    follow the daemon's events\n"
 	"  shutdown  stop the daemon (gracefully by default) and unmount\n"
+	"  cache     chunk cache: stats, clear [ORIGIN], prefetch PATH...\n"
 	"  help      show this help, or a command's help: musicfs help mount\n"
 	"\n"
 	"options:\n"
@@ -42,6 +43,7 @@ static const struct cli_command commands[] = {
 	{ "origin", cmd_origin },
 	{ "events", cmd_events },
 	{ "shutdown", cmd_shutdown },
+	{ "cache", cmd_cache },
 };
 
 void cli_error(const char *fmt, ...)

@@ -17,6 +17,7 @@ int cmd_status(int argc, char **argv, const struct cli_global *g);
 int cmd_origin(int argc, char **argv, const struct cli_global *g);
 int cmd_events(int argc, char **argv, const struct cli_global *g);
 int cmd_shutdown(int argc, char **argv, const struct cli_global *g);
+int cmd_cache(int argc, char **argv, const struct cli_global *g);
 
 struct config;
 

@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "origins/origins.h"
 
+struct cache;
 struct control;
 struct event_bus;
 struct health;
@@ -37,6 +38,7 @@ struct control_deps {
 	struct health *health;
 	struct supervisor *supervisor;
 	struct event_bus *bus;
+	struct cache *cache;		/* the chunk cache (NULL: none) */
 	int64_t start_unix_ms;
 	/*
 	 * Called on the CQ thread once the Shutdown reply has been sent: the

@@ -62,6 +62,9 @@ struct control_method {
 /* The handlers' table (handlers.c), NULL-path terminated. */
 extern const struct control_method control_methods[];
 
+/* The chunk cache's RPCs (cache_rpc.c). */
+extern const struct control_method control_cache_methods[];
+
 /* Server reflection, v1alpha and v1 (reflection.c): one bidi handler. */
 int control_reflection_info(struct control *srv, const uint8_t *req,
 			    size_t len, struct control_reply *reply);

@@ -281,11 +281,18 @@ static void handle_request(struct control *srv, struct control_call *c)
 
 static const struct control_method *find_method(const grpc_slice *path)
 {
+	/* one table per subsystem, each NULL-path terminated */
+	static const struct control_method *const tables[] = {
+		control_methods,
+		control_cache_methods,
+	};
 	const struct control_method *m;
+	size_t i;
 
-	for (m = control_methods; m->path; m++)
-		if (!grpc_slice_str_cmp(*path, m->path))
-			return m;
+	for (i = 0; i < MFS_ARRAY_SIZE(tables); i++)
+		for (m = tables[i]; m->path; m++)
+			if (!grpc_slice_str_cmp(*path, m->path))
+				return m;
 	return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include "common/mfs.h"
 #define MFS_LOG_MODULE MFS_LOGM_DAEMON
 #include "log/log.h"
+#include "cache/runtime.h"
 #include "catalog/catalog.h"
 #include "daemon/daemon_i.h"
 #include "events/events.h"
@@ -149,6 +150,42 @@ static void collect_process(struct metrics_out *out, struct daemon *d)
 				     ts[i].name, ts[i].restarts);
 }
 
+static void collect_cache(struct metrics_out *out, struct daemon *d)
+{
+	struct cache_stats st;
+
+	if (!d->cache || cache_get_stats(d->cache, &st))
+		return;
+	singles(out, (const struct single[]){
+		{ "musicfs_cache_hits_total", "counter",
+		  "Windows (4 MiB) read from the chunk cache", (double)st.hits },
+		{ "musicfs_cache_misses_total", "counter",
+		  "Windows fetched from an origin into the cache",
+		  (double)st.misses },
+		{ "musicfs_cache_hit_bytes_total", "counter",
+		  "Bytes served from the chunk cache", (double)st.hit_bytes },
+		{ "musicfs_cache_miss_bytes_total", "counter",
+		  "Bytes served by fetching from origins", (double)st.miss_bytes },
+		{ "musicfs_cache_size_bytes", "gauge",
+		  "Bytes of chunk files (each chunk once)",
+		  (double)st.stored_bytes },
+		{ "musicfs_cache_file_bytes", "gauge",
+		  "Bytes of files the chunks serve (over size: dedup)",
+		  (double)st.file_bytes },
+		{ "musicfs_cache_chunks", "gauge", "Chunks in the cache",
+		  (double)st.chunks },
+		{ "musicfs_cache_budget_bytes", "gauge",
+		  "content_cache budget (0: no limit)",
+		  (double)st.budget_bytes },
+		{ "musicfs_cache_evicted_bytes_total", "counter",
+		  "Bytes evicted to stay within the budget",
+		  (double)st.evicted_bytes },
+		{ "musicfs_cache_bad_chunks_total", "counter",
+		  "Chunk files that failed verification (refetched)",
+		  (double)st.bad_chunks },
+	}, 10);
+}
+
 static void collect_all(struct metrics_out *out, void *arg)
 {
 	struct daemon *d = arg;
@@ -157,6 +194,7 @@ static void collect_all(struct metrics_out *out, void *arg)
 	collect_scan(out, d);
 	collect_events(out, d);
 	collect_process(out, d);
+	collect_cache(out, d);
 }
 
 int collect_register(struct daemon *d)

@@ -13,8 +13,10 @@
 #include "common/str.h"
 #define MFS_LOG_MODULE MFS_LOGM_DAEMON
 #include "log/log.h"
+#include "cache/runtime.h"
 #include "catalog/catalog.h"
 #include "daemon/daemon_i.h"
+#include "events/events.h"
 #include "fuse/mfs_fuse.h"
 #include "origins/origins.h"
 #include "scan/scan.h"
@@ -272,6 +274,7 @@ static int open_origins(struct daemon *d)
 		rc = origin_open_local(co->id, co->path, co->priority, &o);
 		if (rc)
 			return rc;
+		o->cached = cfg->cache.cache_local_origins;
 		if (origin_probe(o))
 			mfs_log(MFS_LOG_WARN, "origin '%s': '%s' is not "
 					      "reachable now; its files stay "
@@ -304,6 +307,25 @@ static int register_origins(struct daemon *d)
 	return catalog_commit(d->writer);
 }
 
+/*
+ * The chunk cache (and the event bus it reports evictions on): before the
+ * mount, whose reads of cached origins go through it.
+ */
+static int open_cache(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+	struct cache_config cc = {
+		.cache_dir = cfg->cache_dir,
+		.db_path = d->db_path,
+		.budget_bytes = cfg->cache.content_cache_mb > 0
+					? (uint64_t)cfg->cache.content_cache_mb << 20
+					: (uint64_t)cfg->cache.content_cache_gb << 30,
+	};
+	int rc = event_bus_new(DAEMON_EVENT_BUS_CAPACITY, &d->bus);
+
+	return rc ? rc : cache_open(&cc, d->bus, &d->cache);
+}
+
 /* Catalog, origins, mount and scanner: everything up to the live mount. */
 static int start(struct daemon *d, const struct daemon_options *opts)
 {
@@ -327,9 +349,14 @@ static int start(struct daemon *d, const struct daemon_options *opts)
 		if (rc == -EINVAL)
 			mfs_log(MFS_LOG_ERROR, "path_template: %s", err);
 	}
-	if (rc)
+	if (!rc)
+		rc = open_cache(d);
+	if (rc) {
+		tree_free(tree);
 		return rc;
+	}
 	fc.mountpoint = cfg->mount_point;
+	fc.cache = d->cache;
 	fc.db_path = d->db_path;
 	/* readers mostly need the upper index pages: SQLite's default size */
 	fc.db_cache_kb = 2048;
@@ -364,6 +391,8 @@ static void stop(struct daemon *d)
 	services_stop(d);		/* the API, then every task */
 	scan_free(d->scan);
 	mfs_fuse_free(d->fuse);		/* unmounts */
+	cache_close(d->cache);
+	event_bus_free(d->bus);
 	catalog_close(&d->writer);
 	for (i = 0; i < d->n_origins; i++)
 		origin_free(d->origins[i]);

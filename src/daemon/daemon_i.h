@@ -15,7 +15,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+struct cache;
 struct catalog;
+
+/*
+ * Events kept for slow readers: a first scan publishes thousands of
+ * file_added a second, and a subscriber a whole ring behind is dropped.
+ * 48 bytes a slot, strings only while someone subscribes.
+ */
+#define DAEMON_EVENT_BUS_CAPACITY 65536
 struct control;
 struct event_bus;
 struct health;
@@ -41,6 +49,8 @@ struct daemon {
 	struct catalog *writer;	/* until handed to the scanner */
 	struct scan *scan;
 	struct mfs_fuse *fuse;
+
+	struct cache *cache;		/* the chunk cache */
 
 	/* the control plane (services.c) */
 	struct event_bus *bus;

@@ -18,6 +18,7 @@
 #include "daemon/daemon_i.h"
 #include "events/events.h"
 #include "fuse/mfs_fuse.h"
+#include "cache/runtime.h"
 #include "health/health.h"
 #include "metrics/metrics.h"
 #include "scan/scan.h"
@@ -28,12 +29,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/*
- * Events kept for slow readers: a first scan publishes thousands of
- * file_added a second, and a subscriber a whole ring behind is dropped.
- * 48 bytes a slot, strings only while someone subscribes.
- */
-#define EVENT_BUS_CAPACITY 65536
 
 /* ---- SIGHUP: reload the config ------------------------------------------ */
 
@@ -189,9 +184,7 @@ int services_start_background(struct daemon *d)
 	d->reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->reload_fd < 0)
 		return -errno;
-	rc = event_bus_new(EVENT_BUS_CAPACITY, &d->bus);
-	if (!rc)
-		rc = supervisor_new(&d->supervisor);
+	rc = supervisor_new(&d->supervisor);
 	if (!rc)
 		rc = health_new(d->cfg, d->db_path, d->origins, d->n_origins,
 				d->scan, d->bus, &d->health);
@@ -207,6 +200,8 @@ int services_start_background(struct daemon *d)
 		rc = add_task(d, "health", health_run, health_wake, d->health);
 	if (!rc)
 		rc = add_task(d, "reloader", reloader_run, reloader_wake, d);
+	if (!rc)
+		rc = add_task(d, "cache", cache_run, cache_wake, d->cache);
 	if (!rc)
 		rc = notify_watchdog_start(d);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -237,6 +232,7 @@ int services_start_control(struct daemon *d)
 		.health = d->health,
 		.supervisor = d->supervisor,
 		.bus = d->bus,
+		.cache = d->cache,
 		.start_unix_ms = d->start_unix_ms,
 		.request_shutdown = request_shutdown,
 		.shutdown_arg = d,
@@ -293,8 +289,6 @@ void services_stop(struct daemon *d)
 	d->supervisor = NULL;
 	health_free(d->health);
 	d->health = NULL;
-	event_bus_free(d->bus);
-	d->bus = NULL;
 	if (d->reload_fd >= 0)
 		close(d->reload_fd);
 	d->reload_fd = -1;

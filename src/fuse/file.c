@@ -17,6 +17,42 @@
 
 #define MFS_FUSE_MAX_PIECES 8
 
+/*
+ * The vnode's byte range of its origin file: straight from the origin, or
+ * through the chunk cache for cached origins (then an origin that is away
+ * still serves what the cache holds, and *known says whether its stamp
+ * could be read).
+ */
+static int open_origin_range(struct mfs_fuse *f, struct origin *o,
+			     const struct catalog_file *file,
+			     const struct catalog_vnode *v,
+			     struct origin_entry *now, bool *known,
+			     struct vfile **vf)
+{
+	struct vfile_cache_ref ref = {
+		.cache = f->cfg.cache,
+		.file_id = file->id,
+		.file_stamp = file->mtime_ns,
+		.file_size = (uint64_t)file->size,
+	};
+	int rc;
+
+	*known = true;
+	if (o->cached && f->cfg.cache) {
+		rc = vfile_open_cached(o, file->relpath, (uint64_t)v->src_offset,
+				       (uint64_t)v->size, &ref, now, known, vf);
+		/* content that changed since the scan is never cached under
+		 * the catalog's old stamp: read it straight until rescanned */
+		if (rc || !*known || ((int64_t)now->size == file->size &&
+				      now->mtime_ns == file->mtime_ns))
+			return rc;
+		vfile_close(*vf);
+		*vf = NULL;
+	}
+	return vfile_open_range(o, file->relpath, (uint64_t)v->src_offset,
+				(uint64_t)v->size, now, vf);
+}
+
 /* Open the vfile behind a track or cover vnode; *fresh says unchanged. */
 static int open_vnode(struct mfs_fuse *f, struct catalog *c,
 		      const struct catalog_vnode *v, struct vfile **vf,
@@ -25,6 +61,7 @@ static int open_vnode(struct mfs_fuse *f, struct catalog *c,
 	struct catalog_file file;
 	struct origin_entry now;
 	struct origin *o;
+	bool known = true;
 	uint8_t *data;
 	size_t len;
 	int rc;
@@ -48,11 +85,9 @@ static int open_vnode(struct mfs_fuse *f, struct catalog *c,
 		rc = vfile_open_picture(o, file.relpath, &file.meta.picture,
 					&now, vf);
 	else
-		rc = vfile_open_range(o, file.relpath,
-				      (uint64_t)v->src_offset,
-				      (uint64_t)v->size, &now, vf);
-	if (!rc && ((int64_t)now.size != file.size ||
-		    now.mtime_ns != file.mtime_ns)) {
+		rc = open_origin_range(f, o, &file, v, &now, &known, vf);
+	if (!rc && known && ((int64_t)now.size != file.size ||
+			     now.mtime_ns != file.mtime_ns)) {
 		*fresh = false;
 		mfs_log(MFS_LOG_DEBUG, "'%s' changed since the scan",
 			file.relpath);

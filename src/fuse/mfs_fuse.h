@@ -20,6 +20,7 @@
 #include "origins/origins.h"
 #include "tree/tree.h"
 
+struct cache;
 struct mfs_fuse;
 struct scan;
 
@@ -30,6 +31,7 @@ struct mfs_fuse_config {
 	struct origin **origins;	/* borrowed, by catalog id lookup */
 	size_t n_origins;
 	bool xattrs;			/* serve tags as user.musicfs.* */
+	struct cache *cache;		/* for origins marked cached, or NULL */
 	double timeout;			/* entry and attribute timeout, seconds */
 	bool debug;			/* libfuse's request tracing */
 };

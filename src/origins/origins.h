@@ -62,6 +62,7 @@ struct origin {
 	char *root;		/* local root path, or a URL for display */
 	int64_t catalog_id;	/* row id in the catalog's origins table */
 	int priority;
+	bool cached;		/* reads go through the chunk cache */
 };
 
 /* A file opened through an origin. */

@@ -9,6 +9,7 @@
 #include "common/mfs.h"
 #define MFS_LOG_MODULE MFS_LOGM_VFILE
 #include "log/log.h"
+#include "cache/runtime.h"
 #include "vfile/vfile.h"
 
 #include <pthread.h>
@@ -17,6 +18,7 @@ enum vfile_seg_kind {
 	VFILE_SEG_BYTES,
 	VFILE_SEG_ORIGIN,
 	VFILE_SEG_OGG,		/* origin range of Ogg pages to renumber */
+	VFILE_SEG_CACHED,	/* origin range read through the chunk cache */
 };
 
 /* Where the pages of an Ogg segment start (relative to the segment). */
@@ -38,9 +40,20 @@ struct vfile_seg {
 	struct vfile_pages *pages;
 };
 
+/* How a cached vfile reaches its origin on a miss (opened lazily). */
+struct vfile_cached {
+	struct cache *cache;
+	struct cache_file cf;		/* fetch_ctx is the vfile */
+	struct origin *origin;
+	char *relpath;
+	pthread_mutex_t lock;		/* opening the origin file */
+	bool tried;			/* protected by lock */
+};
+
 struct vfile {
 	struct origin_file *file;	/* NULL if no segment reads an origin */
 	int fd;				/* its descriptor for splicing, or -1 */
+	struct vfile_cached *cached;	/* set for VFILE_SEG_CACHED */
 	uint8_t *owned;			/* memory the segments point into */
 	uint64_t size;
 	size_t n_segs;
@@ -78,6 +91,70 @@ int vfile_open_range(struct origin *o, const char *relpath, uint64_t off,
 	}
 	vf->fd = origin_file_fd(vf->file);
 	vf->segs[0].kind = VFILE_SEG_ORIGIN;
+	vf->segs[0].len = len;
+	vf->segs[0].src = off;
+	vf->size = len;
+	*out = vf;
+	return 0;
+}
+
+/*
+ * A window missing from the cache: read it from the origin, opening the
+ * origin file now if it could not be opened before (it may be back).
+ */
+static int cached_fetch(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct vfile *vf = ctx;
+	struct vfile_cached *vc = vf->cached;
+	struct origin_file *f;
+	ssize_t got;
+
+	pthread_mutex_lock(&vc->lock);
+	if (!vf->file && origin_file_open(vc->origin, vc->relpath, &f) == 0)
+		vf->file = f;
+	f = vf->file;
+	pthread_mutex_unlock(&vc->lock);
+	if (!f)
+		return -EIO;
+	got = origin_file_pread(f, buf, len, off);
+	return got == (ssize_t)len ? 0 : -EIO;
+}
+
+int vfile_open_cached(struct origin *o, const char *relpath, uint64_t off,
+		      uint64_t len, const struct vfile_cache_ref *ref,
+		      struct origin_entry *stat_out, bool *stat_known,
+		      struct vfile **out)
+{
+	struct vfile_cached *vc;
+	struct vfile *vf;
+
+	*out = NULL;
+	*stat_known = false;
+	vf = vfile_alloc(1);
+	vc = calloc(1, sizeof(*vc));
+	if (!vf || !vc || !(vc->relpath = strdup(relpath))) {
+		free(vc);
+		vfile_close(vf);
+		return -ENOMEM;
+	}
+	vc->cache = ref->cache;
+	vc->cf.id = ref->file_id;
+	vc->cf.stamp = ref->file_stamp;
+	vc->cf.size = ref->file_size;
+	vc->cf.fetch = cached_fetch;
+	vc->cf.fetch_ctx = vf;
+	vc->origin = o;
+	pthread_mutex_init(&vc->lock, NULL);
+	vf->cached = vc;
+	/*
+	 * The origin may be away (a NAS asleep, a folder moved): cached
+	 * windows are still served, so a failed open is not an error here.
+	 */
+	vc->tried = true;
+	if (!origin_file_open(o, relpath, &vf->file) && stat_out &&
+	    !origin_file_stat(vf->file, stat_out))
+		*stat_known = true;
+	vf->segs[0].kind = VFILE_SEG_CACHED;
 	vf->segs[0].len = len;
 	vf->segs[0].src = off;
 	vf->size = len;
@@ -255,6 +332,8 @@ int vfile_map(const struct vfile *vf, uint64_t off, size_t size,
 		p->pos = 0;
 		if (seg->kind == VFILE_SEG_BYTES) {
 			p->mem = seg->bytes + in;
+		} else if (seg->kind == VFILE_SEG_CACHED) {
+			p->pos = seg->src + in;	/* vfile_read serves it */
 		} else {
 			/* renumbered pages cannot be spliced as they are */
 			p->fd = seg->kind == VFILE_SEG_OGG ? -1 : vf->fd;
@@ -408,6 +487,9 @@ static ssize_t read_piece(const struct vfile *vf, const struct vfile_piece *p,
 	}
 	if (seg->kind == VFILE_SEG_OGG)
 		return ogg_read(vf, seg, p->pos - seg->src, p->len, dst);
+	if (seg->kind == VFILE_SEG_CACHED)
+		return cache_read(vf->cached->cache, &vf->cached->cf, dst,
+				  p->len, p->pos);
 	return origin_file_pread(p->file, dst, p->len, p->pos);
 }
 
@@ -450,6 +532,11 @@ void vfile_close(struct vfile *vf)
 		pthread_mutex_destroy(&vf->segs[i].pages->lock);
 		free(vf->segs[i].pages->offsets);
 		free(vf->segs[i].pages);
+	}
+	if (vf->cached) {
+		pthread_mutex_destroy(&vf->cached->lock);
+		free(vf->cached->relpath);
+		free(vf->cached);
 	}
 	origin_file_close(vf->file);
 	free(vf->owned);

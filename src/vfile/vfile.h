@@ -65,6 +65,27 @@ int vfile_open_picture(struct origin *o, const char *relpath,
 		       const struct formats_picture *pic,
 		       struct origin_entry *stat_out, struct vfile **out);
 
+struct cache;
+
+/* The cache entry of an origin file: its catalog id and whole size. */
+struct vfile_cache_ref {
+	struct cache *cache;
+	int64_t file_id;
+	int64_t file_stamp;	/* its mtime in the catalog */
+	uint64_t file_size;
+};
+
+/*
+ * Like vfile_open_range, but reads go through the chunk cache (ref), and
+ * the origin file is only needed for windows the cache lacks: if it cannot
+ * be opened now, the vfile is still made (cached windows are served, the
+ * others fail with EIO) and *stat_known is false.
+ */
+int vfile_open_cached(struct origin *o, const char *relpath, uint64_t off,
+		      uint64_t len, const struct vfile_cache_ref *ref,
+		      struct origin_entry *stat_out, bool *stat_known,
+		      struct vfile **out);
+
 /* A virtual file made of data (ownership of data passes to the vfile). */
 int vfile_open_bytes(uint8_t *data, size_t len, struct vfile **out);
 
