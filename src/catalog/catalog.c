@@ -154,6 +154,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
 				    "(SELECT id FROM files WHERE origin = ?1)",
 	[STMT_CHUNKS_UNREFERENCED] = "SELECT hash, size FROM chunks "
 				     "WHERE refs <= 0 AND pinned = 0",
+	[STMT_DATA_VERSION] = "PRAGMA data_version",
+	[STMT_SEARCH_LENS] = "SELECT lens FROM search_lens WHERE chunk = ?1",
 };
 
 int catalog_errno(struct catalog *c, int rc, const char *what)
@@ -281,6 +283,10 @@ int catalog_open(const char *path, enum catalog_mode mode, int64_t cache_kb,
 	rc = configure_connection(c, cache_kb);
 	if (rc)
 		goto out_close;
+	/* before the schema: its triggers call the search functions */
+	rc = catalog_search_open(c);
+	if (rc)
+		goto out_close;
 	if (mode == CATALOG_WRITER) {
 		rc = catalog_migrate(c);
 		if (rc)
@@ -301,11 +307,13 @@ void catalog_close(struct catalog **cp)
 
 	if (!c)
 		return;
+	catalog_search_close(c);
 	for (i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(c->stmts[i]);
 	if (c->db && sqlite3_close(c->db) != SQLITE_OK)
 		mfs_log(MFS_LOG_WARN, "catalog '%s': close: %s", c->path,
 			sqlite3_errmsg(c->db));
+	catalog_search_fn_free(c->search_fn);
 	free(c->path);
 	free(c);
 	*cp = NULL;

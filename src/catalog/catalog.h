@@ -340,4 +340,83 @@ int catalog_cache_by_origin(struct catalog *c,
  * unreferenced ones are collected). */
 int catalog_origin_chunks_drop(struct catalog *c, int64_t origin);
 
+/* ---- search (search.c, search_fn.c) ------------------------------------ */
+
+/*
+ * Queries are compiled by the search module (search/search.h) into a
+ * struct catalog_search_query, run here against search_fts (an FTS5 index
+ * of title, artist, album, album_artist, genre, composer and year kept by
+ * triggers on files), search_terms (the fuzzy vocabulary) and search_lens
+ * (word counts for ranking).  The results of a query are capped at
+ * CATALOG_SEARCH_MAX, in order of relevance (BM25), then in the order of
+ * the tree: album artist (else artist), album, disc, track.
+ */
+#define CATALOG_SEARCH_MAX 1000
+/* Results are answered from the cache this long, unless the catalog changed. */
+#define CATALOG_SEARCH_TTL_SECS 300
+
+/* A bound parameter: text, or num if text is NULL. */
+struct catalog_search_param {
+	const char *text;
+	int64_t num;
+};
+
+/*
+ * A compiled search.  hits_sql: one SELECT of (id, score): files ids, at
+ * most CATALOG_SEARCH_MAX, score higher for better (0 when the query has
+ * no text term).  count_sql: one SELECT of the number of matches,
+ * uncapped.  Both use ?1..?n_params.  key: the normalized query; equal
+ * keys give equal results (the result cache's key).
+ */
+struct catalog_search_query {
+	const char *key;
+	const char *hits_sql;
+	const char *count_sql;
+	const struct catalog_search_param *params;
+	size_t n_params;
+};
+
+/* One result; its strings are valid during the callback only. */
+struct catalog_search_row {
+	int64_t file;		/* files.id */
+	int64_t ino;		/* the track's vnode; 0 if it has none */
+	double score;		/* relevance, higher first; 0 without text */
+	const char *artist;	/* NULL if the tag is missing */
+	const char *album;
+	const char *title;
+	int track;		/* 0 if missing */
+	int disc;
+	int year;
+	const char *path;	/* in the mount, no leading '/'; NULL if no vnode */
+};
+
+struct catalog_search_info {
+	size_t n_results;	/* of the query: <= CATALOG_SEARCH_MAX */
+	bool cached;		/* answered from the result cache */
+};
+
+/*
+ * Results [offset, offset + limit) of q through cb (non-zero stops);
+ * info (may be NULL) tells how many results the query has in all (to
+ * page) and whether they came from the cache.  A query is run once: all
+ * its results are kept in the connection's cache (16 queries) for
+ * CATALOG_SEARCH_TTL_SECS or until the catalog changes, whoever changed
+ * it.  -EIO if the statement cannot be prepared (logged).
+ */
+int catalog_search(struct catalog *c, const struct catalog_search_query *q,
+		   size_t offset, size_t limit,
+		   int (*cb)(void *ctx, const struct catalog_search_row *row),
+		   void *ctx, struct catalog_search_info *info);
+
+/* Number of matches of q, uncapped (not cached; costs a pass over them). */
+int catalog_search_count(struct catalog *c,
+			 const struct catalog_search_query *q, int64_t *n);
+
+/*
+ * Rebuild search_fts, search_terms and search_lens from files, in one
+ * transaction of the writer (never needed in normal operation: the
+ * triggers keep them; for a damaged index and for benchmarks).
+ */
+int catalog_search_rebuild(struct catalog *c);
+
 #endif

@@ -68,6 +68,9 @@ enum catalog_stmt {
 	STMT_CACHE_BY_ORIGIN,
 	STMT_ORIGIN_CHUNKS_DROP,
 	STMT_CHUNKS_UNREFERENCED,
+	/* search (search.c, search_fn.c) */
+	STMT_DATA_VERSION,
+	STMT_SEARCH_LENS,
 	STMT_COUNT
 };
 
@@ -76,6 +79,8 @@ struct catalog {
 	enum catalog_mode mode;
 	char *path;
 	sqlite3_stmt *stmts[STMT_COUNT];	/* prepared lazily */
+	struct catalog_search_state *search;	/* statements, results */
+	struct catalog_search_fn *search_fn;	/* SQL functions' state */
 };
 
 /* Map a SQLite result code to a negative errno and log it. */
@@ -108,6 +113,34 @@ int catalog_count(struct catalog *c, enum catalog_stmt id, int64_t a,
 
 /* Bind text (not copied: it must outlive the step) or NULL. */
 void catalog_bind_text(sqlite3_stmt *st, int i, const char *s);
+
+/*
+ * search_lens: word counts of tracks, one byte each, in chunks of
+ * CATALOG_LENS_CHUNK tracks by id (the schema's triggers spell the same
+ * numbers: id >> 11, 2048 bytes).
+ */
+#define CATALOG_LENS_BITS 11
+#define CATALOG_LENS_CHUNK (1 << CATALOG_LENS_BITS)
+
+/*
+ * Search state of a connection (search.c): made by catalog_open before
+ * the schema is touched (it registers the SQL functions the triggers
+ * call); catalog_search_close runs before the connection closes and
+ * catalog_search_fn_free after.
+ */
+int catalog_search_open(struct catalog *c);
+void catalog_search_close(struct catalog *c);
+
+/* The SQL functions of search (search_fn.c). */
+int catalog_search_fn_new(struct catalog *c, struct catalog_search_fn **out);
+void catalog_search_fn_free(struct catalog_search_fn *s);
+
+#ifdef MFS_UNIT_TEST
+/* The result cache's clock, in seconds (tests move it). */
+extern int64_t (*catalog_search_now)(void);
+int catalog_levenshtein(const int32_t *a, int la, const int32_t *b, int lb,
+			int k);
+#endif
 
 /* Create or migrate the schema to CATALOG_SCHEMA_VERSION (schema.c). */
 int catalog_migrate(struct catalog *c);

@@ -87,47 +87,92 @@ static const char schema_v1[] =
 
 /*
  * Version 2: search.  search_fts indexes the searchable fields of every
- * track (role 1) and is kept equal to files by triggers, so every writer
- * (the scanner now, the overlay later) updates it in its own transaction.
- * The update trigger fires only when an indexed column changes: a rescan
- * that merely stamps unchanged files costs the index nothing.  Years are
- * filtered on their own B-tree index, never through FTS5 (which cannot
- * compare numbers).  collections holds the user's smart collections.
+ * track (role 1).  Its content is the view search_src, so that FTS5's
+ * 'rebuild' reads tracks only.  Triggers on files keep it, the fuzzy
+ * vocabulary search_terms and the word counts search_lens in step, in the
+ * writer's own transaction (the scanner now, the overlay later); they
+ * call the functions of search_fn.c, which catalog_open registers on
+ * every connection.  search_terms holds every word ever indexed, by
+ * length (words of removed tracks stay: they match nothing, and a rebuild
+ * drops them).  search_lens holds each track's number of words (BM25
+ * needs it for every hit), one byte per track, 2048 tracks a row: id >> 11
+ * is the row, id & 2047 the byte (CATALOG_LENS_BITS).
+ *
+ * An update re-indexes a track only when an indexed field or the role
+ * changed (the scanner rewrites every column of a file whose size or
+ * mtime changed), and one trigger deletes the old entry before it inserts
+ * the new: FTS5 drops every word a 'delete' names for that rowid, also the
+ * ones an insert of the same row made just before (two triggers, which
+ * SQLite runs newest first, lost the words that did not change).
+ *
+ * Years are filtered on their own B-tree index.  collections holds the
+ * user's smart collections.
  */
+#define SEARCH_COLS "title, artist, album, album_artist, genre, composer, year"
+#define SEARCH_NEW "new.title, new.artist, new.album, new.album_artist, " \
+	"new.genre, new.composer, new.year"
+#define SEARCH_OLD "old.title, old.artist, old.album, old.album_artist, " \
+	"old.genre, old.composer, old.year"
+
 static const char schema_v2[] =
-	"CREATE VIRTUAL TABLE search_fts USING fts5("
-	"  title, artist, album, album_artist, genre, composer, year,"
-	"  content='files', content_rowid='id',"
+	"CREATE VIEW search_src AS SELECT id, " SEARCH_COLS " FROM files"
+	"  WHERE role = 1;"
+	"CREATE VIRTUAL TABLE search_fts USING fts5(" SEARCH_COLS ","
+	"  content='search_src', content_rowid='id',"
 	"  tokenize='unicode61 remove_diacritics 2');"
+	"CREATE TABLE search_terms ("
+	"  len INTEGER NOT NULL,"
+	"  term TEXT NOT NULL,"
+	"  PRIMARY KEY (len, term)) WITHOUT ROWID;"
+	"CREATE TABLE search_lens ("
+	"  chunk INTEGER PRIMARY KEY,"
+	"  lens BLOB NOT NULL);"
 	"CREATE TRIGGER search_ai AFTER INSERT ON files WHEN new.role = 1 BEGIN"
-	"  INSERT INTO search_fts (rowid, title, artist, album, album_artist,"
-	"    genre, composer, year) VALUES (new.id, new.title, new.artist,"
-	"    new.album, new.album_artist, new.genre, new.composer, new.year);"
+	"  INSERT INTO search_fts (rowid, " SEARCH_COLS ")"
+	"    VALUES (new.id, " SEARCH_NEW ");"
+	"  INSERT OR IGNORE INTO search_terms SELECT length(value), value"
+	"    FROM json_each(mfs_search_terms(" SEARCH_NEW "));"
+	"  INSERT OR IGNORE INTO search_lens"
+	"    VALUES (new.id >> 11, zeroblob(2048));"
+	"  UPDATE search_lens SET lens = mfs_search_len(lens, new.id, "
+	SEARCH_NEW ") WHERE chunk = new.id >> 11;"
 	"END;"
 	"CREATE TRIGGER search_ad AFTER DELETE ON files WHEN old.role = 1 BEGIN"
-	"  INSERT INTO search_fts (search_fts, rowid, title, artist, album,"
-	"    album_artist, genre, composer, year) VALUES ('delete', old.id,"
-	"    old.title, old.artist, old.album, old.album_artist, old.genre,"
-	"    old.composer, old.year);"
+	"  INSERT INTO search_fts (search_fts, rowid, " SEARCH_COLS ")"
+	"    VALUES ('delete', old.id, " SEARCH_OLD ");"
+	"  UPDATE search_lens SET lens = mfs_search_len(lens, old.id)"
+	"    WHERE chunk = old.id >> 11;"
 	"END;"
-	"CREATE TRIGGER search_au_old AFTER UPDATE OF title, artist, album,"
-	"  album_artist, genre, composer, year, role ON files"
-	"  WHEN old.role = 1 BEGIN"
-	"  INSERT INTO search_fts (search_fts, rowid, title, artist, album,"
-	"    album_artist, genre, composer, year) VALUES ('delete', old.id,"
-	"    old.title, old.artist, old.album, old.album_artist, old.genre,"
-	"    old.composer, old.year);"
+	"CREATE TRIGGER search_au AFTER UPDATE OF " SEARCH_COLS ", role"
+	"  ON files WHEN (old.role = 1 OR new.role = 1) AND ("
+	"  old.role IS NOT new.role OR old.title IS NOT new.title OR"
+	"  old.artist IS NOT new.artist OR old.album IS NOT new.album OR"
+	"  old.album_artist IS NOT new.album_artist OR"
+	"  old.genre IS NOT new.genre OR old.composer IS NOT new.composer OR"
+	"  old.year IS NOT new.year) BEGIN"
+	"  INSERT INTO search_fts (search_fts, rowid, " SEARCH_COLS ")"
+	"    SELECT 'delete', old.id, " SEARCH_OLD " WHERE old.role = 1;"
+	"  INSERT INTO search_fts (rowid, " SEARCH_COLS ")"
+	"    SELECT new.id, " SEARCH_NEW " WHERE new.role = 1;"
+	"  INSERT OR IGNORE INTO search_terms SELECT length(value), value"
+	"    FROM json_each(mfs_search_terms(" SEARCH_NEW "))"
+	"    WHERE new.role = 1;"
+	"  INSERT OR IGNORE INTO search_lens"
+	"    VALUES (new.id >> 11, zeroblob(2048));"
+	"  UPDATE search_lens SET lens = CASE WHEN new.role = 1"
+	"    THEN mfs_search_len(lens, new.id, " SEARCH_NEW ")"
+	"    ELSE mfs_search_len(lens, new.id) END"
+	"    WHERE chunk = new.id >> 11;"
 	"END;"
-	"CREATE TRIGGER search_au_new AFTER UPDATE OF title, artist, album,"
-	"  album_artist, genre, composer, year, role ON files"
-	"  WHEN new.role = 1 BEGIN"
-	"  INSERT INTO search_fts (rowid, title, artist, album, album_artist,"
-	"    genre, composer, year) VALUES (new.id, new.title, new.artist,"
-	"    new.album, new.album_artist, new.genre, new.composer, new.year);"
-	"END;"
-	"INSERT INTO search_fts (rowid, title, artist, album, album_artist,"
-	"  genre, composer, year) SELECT id, title, artist, album, album_artist,"
-	"  genre, composer, year FROM files WHERE role = 1;"
+	/* a catalog of version 1: index what it has */
+	"INSERT INTO search_fts (search_fts) VALUES ('rebuild');"
+	"CREATE VIRTUAL TABLE temp.search_vocab USING fts5vocab (main,"
+	"  search_fts, row);"
+	"INSERT OR IGNORE INTO search_terms SELECT length(term), term"
+	"  FROM temp.search_vocab;"
+	"DROP TABLE temp.search_vocab;"
+	"INSERT INTO search_lens SELECT id >> 11, mfs_search_lens(id, "
+	SEARCH_COLS ") FROM search_src GROUP BY id >> 11;"
 	"CREATE INDEX files_year ON files (year) WHERE role = 1;"
 	"CREATE INDEX files_added ON files (added_at) WHERE role = 1;"
 	"CREATE TABLE collections ("
