@@ -166,6 +166,72 @@ static void lookup_window(struct cache *c, int64_t file, int64_t stamp,
 	reader_put(c, r);
 }
 
+/* The last complete window a file was read from (see cache_file). */
+struct cache_memo {
+	pthread_mutex_t lock;
+	int64_t win;		/* -1: none */
+	struct window_refs refs;
+};
+
+static bool memo_get(struct cache_file *cf, int64_t win, struct window_refs *w)
+{
+	struct cache_memo *m = cf->memo;
+	bool hit = false;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	if (m->win == win) {
+		w->n = m->refs.n;
+		memcpy(w->refs, m->refs.refs, w->n * sizeof(w->refs[0]));
+		hit = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return hit;
+}
+
+/* Remember window win (w), or forget it (w NULL). */
+static void memo_set(struct cache_file *cf, int64_t win,
+		     const struct window_refs *w)
+{
+	struct cache_memo *m = cf->memo;
+
+	if (!m && w) {
+		/* first use; a race of two first reads loses one allocation,
+		 * never a window: the loser just frees its own */
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return;
+		pthread_mutex_init(&m->lock, NULL);
+		m->win = -1;
+		if (!__atomic_compare_exchange_n(&cf->memo, &(struct cache_memo *){ NULL },
+						 m, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE)) {
+			pthread_mutex_destroy(&m->lock);
+			free(m);
+			m = cf->memo;
+		}
+	}
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->win = w ? win : -1;
+	if (w) {
+		m->refs.n = w->n;
+		memcpy(m->refs.refs, w->refs, w->n * sizeof(w->refs[0]));
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void cache_file_release(struct cache_file *cf)
+{
+	if (!cf || !cf->memo)
+		return;
+	pthread_mutex_destroy(&cf->memo->lock);
+	free(cf->memo);
+	cf->memo = NULL;
+}
+
 /* Do the chunks tile [start, start + len) exactly? */
 static bool window_complete(const struct window_refs *w, uint64_t start,
 			    uint64_t len)
@@ -209,9 +275,11 @@ static void note_touch(struct cache *c, const uint8_t *hash)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static void note_bad(struct cache *c, const uint8_t *hash)
+/* A chunk that failed verification (bad) or is gone: forget it. */
+static void note_bad(struct cache *c, const uint8_t *hash, bool corrupt)
 {
-	atomic_fetch_add(&c->bad_chunks, 1);
+	if (corrupt)
+		atomic_fetch_add(&c->bad_chunks, 1);
 	pthread_mutex_lock(&c->lock);
 	hash_list_add(&c->bad, &c->n_bad, &c->cap_bad, hash);
 	pthread_cond_signal(&c->wake);
@@ -247,7 +315,7 @@ static int serve_from_chunks(struct cache *c, const struct window_refs *w,
 				mfs_log(MFS_LOG_WARN, "cached chunk %s: "
 						      "refetching its window",
 					rc == -EBADMSG ? "corrupt" : "missing");
-				note_bad(c, w->refs[i].hash);
+				note_bad(c, w->refs[i].hash, rc == -EBADMSG);
 			}
 			return rc;
 		}
@@ -358,7 +426,7 @@ static int fetch_window(struct cache *c, const struct cache_file *cf,
 	return 0;
 }
 
-static int read_window(struct cache *c, const struct cache_file *cf,
+static int read_window(struct cache *c, struct cache_file *cf,
 		       uint64_t pos, size_t n, uint8_t *out)
 {
 	int64_t win = (int64_t)(pos / CACHE_WINDOW);
@@ -369,9 +437,12 @@ static int read_window(struct cache *c, const struct cache_file *cf,
 
 	if (!w)
 		return -ENOMEM;
-	lookup_window(c, cf->id, cf->stamp, win, w);
-	if (window_complete(w, wstart, wlen))
+	if (!memo_get(cf, win, w))
+		lookup_window(c, cf->id, cf->stamp, win, w);
+	if (window_complete(w, wstart, wlen)) {
 		rc = serve_from_chunks(c, w, out, pos, n);
+		memo_set(cf, win, rc ? NULL : w);
+	}
 	free(w);
 	if (!rc) {
 		atomic_fetch_add(&c->hits, 1);
@@ -383,7 +454,7 @@ static int read_window(struct cache *c, const struct cache_file *cf,
 	return fetch_window(c, cf, win, wstart, wlen, out, pos, n);
 }
 
-ssize_t cache_read(struct cache *c, const struct cache_file *cf, void *buf,
+ssize_t cache_read(struct cache *c, struct cache_file *cf, void *buf,
 		   size_t len, uint64_t off)
 {
 	uint64_t file_size = cf->size;

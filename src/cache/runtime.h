@@ -52,21 +52,29 @@ void cache_wake(void *arg);
  */
 typedef int (*cache_fetch_fn)(void *ctx, void *buf, size_t len, uint64_t off);
 
-/* A file as the cache knows it. */
+struct cache_memo;
+
+/* A file as the cache knows it (one per open file). */
 struct cache_file {
 	int64_t id;		/* catalog file id */
 	int64_t stamp;		/* its modification time in the catalog */
 	uint64_t size;		/* of the whole origin file */
 	cache_fetch_fn fetch;	/* reads a missing window */
 	void *fetch_ctx;
+	/* the last complete window read (cache_read's, freed by
+	 * cache_file_release): sequential reads ask the index once a window */
+	struct cache_memo *memo;
 };
+
+/* Free what cache_read kept in cf (NULL fields accepted). */
+void cache_file_release(struct cache_file *cf);
 
 /*
  * Copy bytes [off, off + len) of cf into buf, through the cache.  Returns
  * the bytes copied (short only at the end of the file) or -errno: -EIO
  * when a needed window is not cached and the origin cannot be read.
  */
-ssize_t cache_read(struct cache *c, const struct cache_file *cf, void *buf,
+ssize_t cache_read(struct cache *c, struct cache_file *cf, void *buf,
 		   size_t len, uint64_t off);
 
 struct cache_stats {

@@ -534,6 +534,7 @@ void vfile_close(struct vfile *vf)
 		free(vf->segs[i].pages);
 	}
 	if (vf->cached) {
+		cache_file_release(&vf->cached->cf);
 		pthread_mutex_destroy(&vf->cached->lock);
 		free(vf->cached->relpath);
 		free(vf->cached);
