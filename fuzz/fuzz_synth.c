@@ -4,8 +4,12 @@
  * Every input that parses is synthesized twice, with a full tag set and
  * with none, keeping its picture; the segments must then describe a file
  * of the announced size whose origin ranges lie inside the input, and the
- * Ogg ranges marked for renumbering must be whole pages.  A broken promise
- * aborts.
+ * Ogg ranges marked for renumbering must be whole pages.  The input is
+ * also parsed as the scanner does (FORMATS_PARSE_LAZY_PICTURES) and
+ * synthesized keeping that picture: an Ogg cover then keeps the origin's
+ * base64 text and pages, and when the picture can be loaded from the
+ * input, the output must parse and carry the same image.  A broken
+ * promise aborts.
  *
  *   CC=clang meson setup build-fuzz -Dfuzzers=true \
  *       -Db_sanitize=address,undefined -Db_lundef=false
@@ -58,22 +62,72 @@ static void check_synth(const uint8_t *data, size_t size,
 	check(total == s->size, "segment lengths do not add up");
 }
 
+/* The file s describes, renumbered as a reader sees it: caller frees. */
+static uint8_t *synth_output(const uint8_t *data,
+			     const struct formats_synth *s)
+{
+	uint8_t *out = malloc(s->size ? s->size : 1), *p = out;
+	size_t i;
+
+	check(out != NULL, "allocation");
+	for (i = 0; i < s->n_segs; i++) {
+		const struct formats_segment *seg = &s->segs[i];
+
+		memcpy(p, seg->data ? seg->data : data + seg->src_offset,
+		       seg->length);
+		if (seg->ogg_seq_delta)
+			formats_ogg_fix_pages(p, seg->length, seg->ogg_serial,
+					      seg->ogg_seq_delta);
+		p += seg->length;
+	}
+	return out;
+}
+
+/* A kept Ogg cover that loads from the input is the output's cover. */
+static void check_kept_picture(const uint8_t *data,
+			       const struct formats_source *src,
+			       const struct formats_meta *meta,
+			       const struct formats_synth *s)
+{
+	struct formats_source out_src;
+	struct formats_mem mem;
+	struct formats_meta got;
+	uint8_t *image, *out;
+	size_t len;
+
+	if (formats_picture_load(src, &meta->picture, &image, &len))
+		return;	/* damaged past its first characters */
+	out = synth_output(data, s);
+	formats_source_from_mem(&out_src, &mem, out, s->size);
+	check(formats_parse(&out_src, "out.ogg", &got) == 0,
+	      "the output of a kept Ogg cover does not parse");
+	check(got.picture.data && got.picture.data_len == len &&
+		      !memcmp(got.picture.data, image, len),
+	      "the output does not carry the kept cover");
+	formats_meta_release(&got);
+	free(out);
+	free(image);
+}
+
 static void synth_with(const uint8_t *data, size_t size,
 		       const struct formats_source *src,
 		       const struct formats_meta *meta,
 		       const struct formats_tags *tags)
 {
+	const struct formats_picture *pic = &meta->picture;
 	struct formats_synth s;
 	int rc;
 
-	rc = formats_synthesize(src, meta, tags,
-				meta->picture.present ? &meta->picture : NULL,
+	rc = formats_synthesize(src, meta, tags, pic->present ? pic : NULL,
 				&s);
 	check(rc == 0 || rc == -EBADMSG || rc == -EFBIG || rc == -ENOTSUP ||
 		      rc == -ENOMEM || rc == -EIO,
 	      "unexpected error code");
 	if (rc == 0)
 		check_synth(data, size, &s);
+	if (rc == 0 && pic->present && pic->store == FORMATS_PIC_OGG_BASE64 &&
+	    !pic->data)
+		check_kept_picture(data, src, meta, &s);
 	formats_synth_release(&s);
 }
 
@@ -99,6 +153,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	formats_source_from_mem(&src, &mem, data, size);
 	if (formats_parse(&src, "fuzz.mp3", &meta) == 0) {
+		synth_with(data, size, &src, &meta, &full);
+		synth_with(data, size, &src, &meta, &none);
+	}
+	formats_meta_release(&meta);
+	if (formats_parse_flags(&src, "fuzz.mp3", FORMATS_PARSE_LAZY_PICTURES,
+				&meta) == 0 &&
+	    meta.picture.store == FORMATS_PIC_OGG_BASE64) {
 		synth_with(data, size, &src, &meta, &full);
 		synth_with(data, size, &src, &meta, &none);
 	}
