@@ -53,6 +53,32 @@ static int open_origin_range(struct mfs_fuse *f, struct origin *o,
 				(uint64_t)v->size, now, vf);
 }
 
+/*
+ * A cover that its track keeps encoded (an Ogg base64 picture): decoded
+ * from the whole file, read as the track is read.
+ */
+static int open_encoded_picture(struct mfs_fuse *f, struct origin *o,
+				const struct catalog_file *file,
+				const struct catalog_vnode *v,
+				struct origin_entry *now, bool *known,
+				struct vfile **vf)
+{
+	struct catalog_vnode whole = *v;
+	struct vfile *track = NULL;
+	int rc;
+
+	if (file->pic_blob)
+		return -ENOENT;		/* the blob went missing */
+	whole.src_offset = 0;
+	whole.size = file->size;
+	rc = open_origin_range(f, o, file, &whole, now, known, &track);
+	if (!rc)
+		rc = vfile_open_picture(track, file->relpath,
+					&file->meta.picture, vf);
+	vfile_close(track);
+	return rc;
+}
+
 /* Open the vfile behind a track or cover vnode; *fresh says unchanged. */
 static int open_vnode(struct mfs_fuse *f, struct catalog *c,
 		      const struct catalog_vnode *v, struct vfile **vf,
@@ -82,8 +108,7 @@ static int open_vnode(struct mfs_fuse *f, struct catalog *c,
 		return -ESTALE;
 	}
 	if (v->kind == CATALOG_VNODE_COVER && v->src_offset < 0)
-		rc = vfile_open_picture(o, file.relpath, &file.meta.picture,
-					&now, vf);
+		rc = open_encoded_picture(f, o, &file, v, &now, &known, vf);
 	else
 		rc = open_origin_range(f, o, &file, v, &now, &known, vf);
 	if (!rc && known && ((int64_t)now.size != file.size ||

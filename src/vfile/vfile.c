@@ -228,39 +228,26 @@ int vfile_open_synth(struct origin *o, const char *relpath,
 	return 0;
 }
 
-/* formats_source read_at over an open origin file. */
-static ssize_t origin_read_at(void *ctx, void *buf, size_t len, uint64_t off)
+/* formats_source read_at over a vfile (ctx: const struct vfile *). */
+static ssize_t vfile_read_at(void *ctx, void *buf, size_t len, uint64_t off)
 {
-	return origin_file_pread(ctx, buf, len, off);
+	return vfile_read(ctx, buf, len, off);
 }
 
-int vfile_open_picture(struct origin *o, const char *relpath,
-		       const struct formats_picture *pic,
-		       struct origin_entry *stat_out, struct vfile **out)
+int vfile_open_picture(const struct vfile *file, const char *name,
+		       const struct formats_picture *pic, struct vfile **out)
 {
-	struct formats_source src = { origin_read_at, NULL, 0 };
-	struct origin_entry st;
-	struct origin_file *file;
+	struct formats_source src = { vfile_read_at, (void *)file,
+				      vfile_size(file) };
 	uint8_t *data = NULL;
 	size_t len = 0;
 	int rc;
 
 	*out = NULL;
-	rc = origin_file_open(o, relpath, &file);
-	if (rc)
-		return rc;
-	rc = origin_file_stat(file, &st);
-	if (!rc) {
-		if (stat_out)
-			*stat_out = st;
-		src.ctx = file;
-		src.size = st.size;
-		rc = formats_picture_load(&src, pic, &data, &len);
-	}
-	origin_file_close(file);
+	rc = formats_picture_load(&src, pic, &data, &len);
 	if (rc == -EBADMSG) {
 		mfs_log(MFS_LOG_WARN, "cannot decode the picture in '%s'",
-			relpath);
+			name);
 		rc = -EIO;
 	}
 	return rc ? rc : vfile_open_bytes(data, len, out);

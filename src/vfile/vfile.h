@@ -56,14 +56,14 @@ int vfile_open_synth(struct origin *o, const char *relpath,
 		     struct origin_entry *stat_out, struct vfile **out);
 
 /*
- * A virtual file that is the image of pic, a picture of relpath in o that
- * the file stores encoded (an Ogg base64 picture, formats.h): decoded now,
- * held in memory, the origin file closed again.  *stat_out (if not NULL)
- * as for vfile_open_range.  -EIO if the file no longer holds the picture.
+ * A virtual file that is the image of pic, a picture that the file read
+ * through file (a vfile of the whole file, e.g. vfile_open_range) stores
+ * encoded (an Ogg base64 picture, formats.h): decoded now and held in
+ * memory; file is not needed afterwards.  name is for messages.  -EIO if
+ * the file no longer holds the picture, or the error of a read.
  */
-int vfile_open_picture(struct origin *o, const char *relpath,
-		       const struct formats_picture *pic,
-		       struct origin_entry *stat_out, struct vfile **out);
+int vfile_open_picture(const struct vfile *file, const char *name,
+		       const struct formats_picture *pic, struct vfile **out);
 
 struct cache;
 

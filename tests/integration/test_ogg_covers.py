@@ -7,7 +7,9 @@ is opened.  Here: the cover file of each album has exactly the image bytes
 mutagen embedded (big covers over hundreds of pages, a small one inside a
 page, Vorbis and Opus, the front cover preferred over an earlier back
 cover), its size is right before any read, reads at odd offsets and sizes
-agree, and a file re-tagged with another cover shows the new one.
+agree, a file re-tagged with another cover shows the new one, and with
+the origin read through the chunk cache the cover is still served when its
+file is gone (the decoding reads the file as a track is read).
 """
 
 import base64
@@ -133,4 +135,22 @@ def test_ogg_cover_follows_a_retag(mount_factory, ogg_origin, tmp_path):
             return False
     assert H.wait_for(new_size, H.scaled(5)), m.stderr()[-2000:]
     assert H.read_all(_cover(m, "Small")) == new
+    _settle()
+
+
+def test_ogg_cover_served_from_the_cache(mount_factory, tmp_path):
+    root = tmp_path / "origin"
+    root.mkdir()
+    image = _noise_png(tmp_path / "cover.png", 300)
+    _track(root / "c.ogg", "libvorbis", "Cached", [(3, "image/png", image)])
+    conf = tmp_path / "musicfs.toml"
+    conf.write_text("[cache]\ncache_local_origins = true\n"
+                    "content_cache_mb = 64\n")
+    m = mount_factory([root], extra=["-c", str(conf)])
+    assert H.read_all(_cover(m, "Cached")) == image
+    _settle()
+    os.rename(root / "c.ogg", tmp_path / "away.ogg")
+    # the origin now looks empty: unreachable, nothing removed
+    assert H.wait_for(lambda: "looks empty" in m.stderr(), H.scaled(5))
+    assert H.read_all(_cover(m, "Cached")) == image
     _settle()
