@@ -324,6 +324,11 @@ void catalog_release_memory(struct catalog *c)
 	sqlite3_db_release_memory(c->db);
 }
 
+void catalog_limit_memory(int64_t bytes)
+{
+	sqlite3_soft_heap_limit64(bytes);
+}
+
 int catalog_begin(struct catalog *c)
 {
 	return exec_sql(c, "BEGIN IMMEDIATE", "begin a transaction");

@@ -46,6 +46,13 @@ void catalog_close(struct catalog **c);
 /* Give back the page cache of an idle connection (it refills on use). */
 void catalog_release_memory(struct catalog *c);
 
+/*
+ * Bound the memory of every catalog connection of the process together
+ * (metadata_cache_mb): past it, SQLite recycles page-cache pages instead of
+ * growing.  0 = no bound.
+ */
+void catalog_limit_memory(int64_t bytes);
+
 /* Transactions on the writer connection. */
 int catalog_begin(struct catalog *c);
 int catalog_commit(struct catalog *c);

@@ -337,6 +337,8 @@ static int start(struct daemon *d, const struct daemon_options *opts)
 	char err[256];
 	int rc;
 
+	/* metadata_cache_mb bounds SQLite's page caches, all connections */
+	catalog_limit_memory(cfg->cache.metadata_cache_mb << 20);
 	rc = open_origins(d);
 	if (!rc)
 		rc = catalog_open(d->db_path, CATALOG_WRITER, cache_kb / 4,
