@@ -11,7 +11,8 @@ if [ ! -f $build/build.ninja ]; then
 	CC=clang meson setup $build -Dfuzzers=true -Dtests=false \
 		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-ninja -C $build fuzz/fuzz_toml fuzz/fuzz_formats fuzz/fuzz_synth >/dev/null
+ninja -C $build fuzz/fuzz_toml fuzz/fuzz_formats fuzz/fuzz_synth \
+	fuzz/fuzz_cdc >/dev/null
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -31,4 +32,5 @@ run() {
 run fuzz_toml tests/data/toml-test
 run fuzz_formats tests/data/corpus
 run fuzz_synth tests/data/corpus
+run fuzz_cdc tests/data/corpus
 echo "fuzz: no finding"
