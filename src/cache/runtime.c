@@ -545,20 +545,24 @@ static int write_batch(struct cache *c, const struct batch *b)
 	int rc;
 
 	rc = catalog_begin(c->writer);
+	/*
+	 * Bad chunks first: the reader that found one refetched its window,
+	 * stored the chunk again and recorded the window, which is written
+	 * below (in this batch or a later one).  Their files are not touched
+	 * here: cache_store_get removed a corrupt file itself (unless a put
+	 * had replaced it), and by now the name may hold that good copy.
+	 */
+	for (i = 0; !rc && i < b->n_bad; i++)
+		rc = catalog_chunk_delete(c->writer, b->bad[i]);
 	for (p = b->windows; !rc && p; p = p->next)
 		rc = write_window(c->writer, p, now);
 	for (i = 0; !rc && i < b->n_touched; i++)
 		rc = catalog_chunk_touch(c->writer, b->touched[i], now);
-	for (i = 0; !rc && i < b->n_bad; i++)
-		rc = catalog_chunk_delete(c->writer, b->bad[i]);
 	if (rc) {
 		catalog_rollback(c->writer);
 		return rc;
 	}
-	rc = catalog_commit(c->writer);
-	for (i = 0; !rc && i < b->n_bad; i++)
-		cache_store_delete(c->store, b->bad[i]);
-	return rc;
+	return catalog_commit(c->writer);
 }
 
 /* ---- eviction -------------------------------------------------------------- */
