@@ -83,9 +83,18 @@ static uint8_t *chunk_buf(void)
 	return b;
 }
 
-static int64_t now_s(void)
+/*
+ * The LRU clock of chunks.last_access: milliseconds, so that reads a
+ * moment apart are ordered (in seconds, everything read within the same
+ * second ties, and eviction could drop the window being read while older
+ * chunks stay).
+ */
+static int64_t now_ms(void)
 {
-	return (int64_t)time(NULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- readers ---------------------------------------------------------- */
@@ -540,7 +549,7 @@ static int write_window(struct catalog *w, const struct pending_window *p,
 static int write_batch(struct cache *c, const struct batch *b)
 {
 	const struct pending_window *p;
-	int64_t now = now_s();
+	int64_t now = now_ms();
 	size_t i;
 	int rc;
 
