@@ -426,4 +426,37 @@ int catalog_search_count(struct catalog *c,
  */
 int catalog_search_rebuild(struct catalog *c);
 
+/* ---- smart collections (collections.c) ------------------------------- */
+
+/*
+ * The tracks added at or after since (unix seconds), newest first, the
+ * way catalog_search gives results (and through its cache).  A track's
+ * time is the earlier of its first scan and its file's mtime.
+ */
+int catalog_search_added(struct catalog *c, int64_t since, size_t offset,
+			 size_t limit,
+			 int (*cb)(void *ctx,
+				   const struct catalog_search_row *row),
+			 void *ctx, struct catalog_search_info *info);
+
+/* A collection made through the API; strings valid in the callback only. */
+struct catalog_collection {
+	const char *name;
+	const char *query;
+	int64_t created_at;	/* unix seconds */
+};
+
+/* The collections made through the API, oldest first (non-zero stops). */
+int catalog_collections(struct catalog *c,
+			int (*cb)(void *ctx,
+				  const struct catalog_collection *col),
+			void *ctx);
+
+/* Store a collection (writer).  -EEXIST if the name is taken. */
+int catalog_collection_add(struct catalog *c, const char *name,
+			   const char *query, int64_t created_at);
+
+/* Forget a collection (writer).  -ENOENT if there is none of that name. */
+int catalog_collection_delete(struct catalog *c, const char *name);
+
 #endif

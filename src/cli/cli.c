@@ -23,6 +23,8 @@ static const char usage_text[] =
 	"  events    follow the daemon's events\n"
 	"  shutdown  stop the daemon (gracefully by default) and unmount\n"
 	"  cache     chunk cache: stats, clear [ORIGIN], prefetch PATH...\n"
+	"  search    search the library: musicfs search artist:metallica\n"
+	"  collection  smart collections: list, show, create, delete\n"
 	"  help      show this help, or a command's help: musicfs help mount\n"
 	"\n"
 	"options:\n"
@@ -44,6 +46,8 @@ static const struct cli_command commands[] = {
 	{ "events", cmd_events },
 	{ "shutdown", cmd_shutdown },
 	{ "cache", cmd_cache },
+	{ "search", cmd_search },
+	{ "collection", cmd_collection },
 };
 
 void cli_error(const char *fmt, ...)

@@ -18,6 +18,8 @@ int cmd_origin(int argc, char **argv, const struct cli_global *g);
 int cmd_events(int argc, char **argv, const struct cli_global *g);
 int cmd_shutdown(int argc, char **argv, const struct cli_global *g);
 int cmd_cache(int argc, char **argv, const struct cli_global *g);
+int cmd_search(int argc, char **argv, const struct cli_global *g);
+int cmd_collection(int argc, char **argv, const struct cli_global *g);
 
 struct config;
 
@@ -34,6 +36,15 @@ int cli_load_config(struct config *cfg, const char *explicit_path);
  * printing why a spec is invalid.
  */
 int cli_apply_log_filters(const char *const *specs, size_t n);
+
+struct cli_common;
+
+/*
+ * Print results [offset, offset + limit) of query, or of collection when
+ * it is not empty, as musicfs search does (cmd_search.c).  Exit code.
+ */
+int cli_search_call(const struct cli_common *co, const char *query,
+		    const char *collection, unsigned limit, unsigned offset);
 
 /* Print "musicfs: <message>" to stderr. */
 void cli_error(const char *fmt, ...) MFS_PRINTF(1, 2);

@@ -11,8 +11,9 @@
  * Loading is all or nothing: the file is applied to a copy of the caller's
  * config, which replaces the original only when every key was accepted, so
  * a bad reload leaves the running configuration as it was.  An [[origins]]
- * list in a file replaces the origins cfg held.  [plugins] is accepted and
- * ignored until the plugin loader exists.
+ * list in a file replaces the origins cfg held, a [[collections]] list the
+ * collections.  [plugins] is accepted and ignored until the plugin loader
+ * exists.
  */
 #define MFS_LOG_MODULE MFS_LOGM_CONFIG
 
@@ -134,6 +135,17 @@ static void origins_free(struct config_origin *origins, size_t n)
 	free(origins);
 }
 
+static void collections_free(struct config_collection *cols, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(cols[i].name);
+		free(cols[i].query);
+	}
+	free(cols);
+}
+
 void config_release(struct config *cfg)
 {
 	free(cfg->mount_point);
@@ -142,6 +154,7 @@ void config_release(struct config *cfg)
 	free(cfg->grpc_address);
 	free(cfg->config_path);
 	origins_free(cfg->origins, cfg->n_origins);
+	collections_free(cfg->collections, cfg->n_collections);
 	free(cfg->logging.log_dir);
 	free(cfg->logging.level);
 	memset(cfg, 0, sizeof(*cfg));
@@ -175,6 +188,29 @@ static int origin_copy(struct config_origin *dst,
 	return -ENOMEM;
 }
 
+/* dst->collections = a copy of src's (dst holds none).  false on ENOMEM. */
+static bool collections_copy(struct config *dst, const struct config *src)
+{
+	size_t i;
+	bool ok = true;
+
+	if (!src->n_collections)
+		return true;
+	dst->collections = calloc(src->n_collections,
+				  sizeof(*dst->collections));
+	if (!dst->collections)
+		return false;
+	for (i = 0; ok && i < src->n_collections; i++) {
+		dst->collections[i].line = src->collections[i].line;
+		ok = dup_str(&dst->collections[i].name,
+			     src->collections[i].name);
+		ok &= dup_str(&dst->collections[i].query,
+			      src->collections[i].query);
+		dst->n_collections++;
+	}
+	return ok;
+}
+
 /* A deep copy of src into dst (which holds nothing).  0 or -ENOMEM. */
 static int config_copy(struct config *dst, const struct config *src)
 {
@@ -184,6 +220,8 @@ static int config_copy(struct config *dst, const struct config *src)
 	*dst = *src;
 	dst->origins = NULL;
 	dst->n_origins = 0;
+	dst->collections = NULL;
+	dst->n_collections = 0;
 	ok = dup_str(&dst->mount_point, src->mount_point);
 	ok &= dup_str(&dst->cache_dir, src->cache_dir);
 	ok &= dup_str(&dst->path_template, src->path_template);
@@ -199,6 +237,7 @@ static int config_copy(struct config *dst, const struct config *src)
 		ok = !origin_copy(&dst->origins[i], &src->origins[i]);
 		dst->n_origins += ok;
 	}
+	ok = ok && collections_copy(dst, src);
 	if (ok)
 		return 0;
 	config_release(dst);
@@ -217,6 +256,7 @@ enum opt_kind {
 	OPT_ORIGIN_TYPE, /* enum config_origin_type, by name */
 	OPT_TABLE,	/* a table of the options in sub */
 	OPT_ORIGINS,	/* the [[origins]] array */
+	OPT_COLLECTIONS, /* the [[collections]] array */
 	OPT_IGNORE,	/* accepted and ignored */
 };
 
@@ -302,6 +342,12 @@ static const struct opt origin_opts[] = {
 	OPT_END
 };
 
+static const struct opt collection_opts[] = {
+	OPT("name", OPT_STRING, struct config_collection, name),
+	OPT("query", OPT_STRING, struct config_collection, query),
+	OPT_END
+};
+
 static const struct opt top_opts[] = {
 	OPT("mount_point", OPT_STRING, struct config, mount_point),
 	OPT("cache_dir", OPT_STRING, struct config, cache_dir),
@@ -313,6 +359,7 @@ static const struct opt top_opts[] = {
 	OPT_RANGE("metrics_port", OPT_INT, struct config, metrics_port, 0,
 		  65535),
 	{ "origins", OPT_ORIGINS, 0, 0, 0, NULL },
+	{ "collections", OPT_COLLECTIONS, 0, 0, 0, NULL },
 	OPT_SUB("cache", cache_opts),
 	OPT_SUB("health", health_opts),
 	OPT_SUB("logging", logging_opts),
@@ -514,6 +561,8 @@ static int apply_table(struct load *l, const struct toml_value *tab,
 		       void *base);
 static int apply_origins(struct load *l, const struct toml_value *v,
 			 struct config *cfg);
+static int apply_collections(struct load *l, const struct toml_value *v,
+			     struct config *cfg);
 
 static const struct opt *find_opt(const struct opt *opts, const char *key)
 {
@@ -553,6 +602,8 @@ static int apply_opt(struct load *l, const struct opt *o,
 		return apply_table(l, v, name, o->sub, base);
 	case OPT_ORIGINS:
 		return apply_origins(l, v, base);
+	case OPT_COLLECTIONS:
+		return apply_collections(l, v, base);
 	case OPT_IGNORE:
 		break;
 	}
@@ -643,6 +694,85 @@ static int apply_origins(struct load *l, const struct toml_value *v,
 	origins_free(cfg->origins, cfg->n_origins);
 	cfg->origins = origins;
 	cfg->n_origins = n;
+	return 0;
+}
+
+/*
+ * Element i of the collections array into *col (zeroed, owned by the
+ * caller).  The name must be usable as a folder name as it is: the
+ * daemon shows it at the root of the mount, and a name that needs
+ * cleaning is more likely a mistake than a wish.
+ */
+static int load_collection(struct load *l, const struct toml_value *t,
+			   size_t i, struct config_collection *col)
+{
+	char name[128];
+	int rc;
+
+	if (toml_type_of(t) != TOML_TABLE)
+		return load_err(l, t, "collections[%zu] must be a table", i);
+	col->line = toml_line(t);
+	rc = apply_table(l, t, "collections", collection_opts, col);
+	if (rc)
+		return rc;
+	if (str_empty(col->name))
+		return load_err(l, t, "collection #%zu has no 'name'", i + 1);
+	key_name(NULL, col->name, name, sizeof(name));
+	if (strchr(col->name, '/') || col->name[0] == '.' ||
+	    strlen(col->name) > 255)
+		return load_err(l, t, "collection name '%s' is not a folder "
+				"name (no '/', no leading '.', at most 255 "
+				"bytes)", name);
+	if (str_empty(col->query))
+		return load_err(l, t, "collection '%s' has no 'query'", name);
+	return 0;
+}
+
+/* Is the name of collection i used by one before it? */
+static bool collection_name_taken(const struct config_collection *cols,
+				  size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (!strcmp(cols[j].name, cols[i].name))
+			return true;
+	return false;
+}
+
+/* [[collections]]: replaces the collections cfg held. */
+static int apply_collections(struct load *l, const struct toml_value *v,
+			     struct config *cfg)
+{
+	struct config_collection *cols = NULL;
+	size_t n = toml_count(v);
+	char name[128];
+	size_t i;
+	int rc = 0;
+
+	if (toml_type_of(v) != TOML_ARRAY)
+		return load_err(l, v, "key 'collections' must be an array of "
+				"tables ([[collections]])");
+	if (n) {
+		cols = calloc(n, sizeof(*cols));
+		if (!cols)
+			return -ENOMEM;
+	}
+	for (i = 0; i < n && !rc; i++) {
+		rc = load_collection(l, toml_at(v, i), i, &cols[i]);
+		if (!rc && collection_name_taken(cols, i))
+			rc = load_err(l, toml_at(v, i), "collection '%s' is "
+				      "defined twice",
+				      key_name(NULL, cols[i].name, name,
+					       sizeof(name)));
+	}
+	if (rc) {
+		collections_free(cols, n);
+		return rc;
+	}
+	collections_free(cfg->collections, cfg->n_collections);
+	cfg->collections = cols;
+	cfg->n_collections = n;
 	return 0;
 }
 

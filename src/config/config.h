@@ -121,6 +121,13 @@ struct config_health {
 	int per_origin_thresholds[CONFIG_ORIGIN_TYPE_COUNT];
 };
 
+/* A smart collection of the config file: [[collections]] name, query. */
+struct config_collection {
+	char *name;		/* the folder shown at the root of the mount */
+	char *query;		/* search syntax (search/search.h) */
+	int line;		/* of its table in the file, for messages */
+};
+
 struct config_logging {
 	char *log_dir;
 	bool json_output;
@@ -141,6 +148,8 @@ struct config {
 	char *config_path;	/* the file it was read from (not a key) */
 	struct config_origin *origins;
 	size_t n_origins;
+	struct config_collection *collections;
+	size_t n_collections;
 	struct config_cache cache;
 	struct config_health health;
 	struct config_logging logging;
@@ -161,8 +170,10 @@ void config_release(struct config *cfg);
  * file replace what cfg holds).  Unknown keys are logged as warnings naming
  * FILE:LINE.  Returns 0; -ENOENT/-EACCES/... if the file cannot be read;
  * -EINVAL with a one-line message in err for a syntax error or a key of the
- * wrong type.  An [[origins]] list replaces the origins cfg held.  On any
- * failure cfg is left exactly as it was.
+ * wrong type.  An [[origins]] list replaces the origins cfg held, and a
+ * [[collections]] list the collections (each needs a name, unique in the
+ * file, that is a folder name, and a query; the query's syntax is checked
+ * by whoever runs it).  On any failure cfg is left exactly as it was.
  */
 int config_load_file(struct config *cfg, const char *path, char *err,
 		     size_t errsize);

@@ -21,6 +21,7 @@
 #include "origins/origins.h"
 
 struct cache;
+struct collections;
 struct control;
 struct event_bus;
 struct health;
@@ -39,6 +40,7 @@ struct control_deps {
 	struct supervisor *supervisor;
 	struct event_bus *bus;
 	struct cache *cache;		/* the chunk cache (NULL: none) */
+	struct collections *collections; /* smart collections */
 	int64_t start_unix_ms;
 	/*
 	 * Called on the CQ thread once the Shutdown reply has been sent: the

@@ -65,6 +65,9 @@ extern const struct control_method control_methods[];
 /* The chunk cache's RPCs (cache_rpc.c). */
 extern const struct control_method control_cache_methods[];
 
+/* Search and smart collections (search_rpc.c). */
+extern const struct control_method control_search_methods[];
+
 /* Server reflection, v1alpha and v1 (reflection.c): one bidi handler. */
 int control_reflection_info(struct control *srv, const uint8_t *req,
 			    size_t len, struct control_reply *reply);

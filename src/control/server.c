@@ -285,6 +285,7 @@ static const struct control_method *find_method(const grpc_slice *path)
 	static const struct control_method *const tables[] = {
 		control_methods,
 		control_cache_methods,
+		control_search_methods,
 	};
 	const struct control_method *m;
 	size_t i;

@@ -15,6 +15,7 @@
 #include "log/log.h"
 #include "cache/runtime.h"
 #include "catalog/catalog.h"
+#include "collections/collections.h"
 #include "daemon/daemon_i.h"
 #include "events/events.h"
 #include "fuse/mfs_fuse.h"
@@ -331,6 +332,7 @@ static int start(struct daemon *d, const struct daemon_options *opts)
 {
 	const struct config *cfg = d->cfg;
 	struct mfs_fuse_config fc = { 0 };
+	struct collections_listener coll_listener;
 	struct tree_listener listener;
 	struct tree *tree = NULL;
 	int64_t cache_kb = cfg->cache.metadata_cache_mb * 1024;
@@ -353,12 +355,20 @@ static int start(struct daemon *d, const struct daemon_options *opts)
 	}
 	if (!rc)
 		rc = open_cache(d);
+	if (!rc) {
+		/* after the writer made the schema: the API's are read */
+		rc = collections_new(d->db_path, cfg, &d->collections, err,
+				     sizeof(err));
+		if (rc == -EINVAL)
+			mfs_log(MFS_LOG_ERROR, "collections: %s", err);
+	}
 	if (rc) {
 		tree_free(tree);
 		return rc;
 	}
 	fc.mountpoint = cfg->mount_point;
 	fc.cache = d->cache;
+	fc.collections = d->collections;
 	fc.db_path = d->db_path;
 	/* readers mostly need the upper index pages: SQLite's default size */
 	fc.db_cache_kb = 2048;
@@ -378,6 +388,8 @@ static int start(struct daemon *d, const struct daemon_options *opts)
 	d->writer = NULL;	/* the scanner owns it now, and the tree */
 	mfs_fuse_listener(d->fuse, &listener);
 	tree_set_listener(tree, &listener);
+	mfs_fuse_collections_listener(d->fuse, &coll_listener);
+	collections_set_listener(d->collections, &coll_listener);
 	mfs_fuse_set_scan(d->fuse, d->scan);
 	rc = services_start_background(d);
 	if (!rc)
@@ -393,6 +405,7 @@ static void stop(struct daemon *d)
 	services_stop(d);		/* the API, then every task */
 	scan_free(d->scan);
 	mfs_fuse_free(d->fuse);		/* unmounts */
+	collections_free(d->collections);	/* FUSE and the API used it */
 	cache_close(d->cache);
 	event_bus_free(d->bus);
 	catalog_close(&d->writer);

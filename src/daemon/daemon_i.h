@@ -17,6 +17,7 @@
 
 struct cache;
 struct catalog;
+struct collections;
 
 /*
  * Events kept for slow readers: a first scan publishes thousands of
@@ -51,6 +52,7 @@ struct daemon {
 	struct mfs_fuse *fuse;
 
 	struct cache *cache;		/* the chunk cache */
+	struct collections *collections; /* smart collections */
 
 	/* the control plane (services.c) */
 	struct event_bus *bus;

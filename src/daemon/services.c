@@ -13,6 +13,7 @@
 #include "common/str.h"
 #define MFS_LOG_MODULE MFS_LOGM_DAEMON
 #include "log/log.h"
+#include "collections/collections.h"
 #include "config/config.h"
 #include "control/control.h"
 #include "daemon/daemon_i.h"
@@ -79,9 +80,15 @@ static void reload_config(struct daemon *d)
 					   sizeof(err));
 		if (rc)
 			mfs_log(MFS_LOG_ERROR, "config reload: %s", err);
+		if (collections_set_config(d->collections, &fresh, err,
+					   sizeof(err)))
+			mfs_log(MFS_LOG_ERROR, "config reload: keeping the "
+					       "collections: %s",
+				err);
 		mfs_log(MFS_LOG_INFO, "configuration reloaded from '%s' (log "
-				      "settings applied; origins, paths and "
-				      "ports take effect on restart)",
+				      "settings and collections applied; "
+				      "origins, paths and ports take effect "
+				      "on restart)",
 			d->cfg->config_path);
 	}
 	config_release(&fresh);
@@ -233,6 +240,7 @@ int services_start_control(struct daemon *d)
 		.supervisor = d->supervisor,
 		.bus = d->bus,
 		.cache = d->cache,
+		.collections = d->collections,
 		.start_unix_ms = d->start_unix_ms,
 		.request_shutdown = request_shutdown,
 		.shutdown_arg = d,

@@ -7,7 +7,9 @@
  * Handlers are thin: they find the vnode in the catalog, answer from it,
  * and reply exactly once.  Inode numbers are the catalog's vnode numbers,
  * stable across restarts, so no per-inode state is kept in memory and
- * forget has nothing to free.
+ * forget has nothing to free; the exception is the search folders
+ * (/.search/<query>/, the smart collections at the root): a bounded
+ * table maps their numbers to their queries (virt.c).
  *
  * Threads: mfs_fuse_new, mfs_fuse_loop and mfs_fuse_free on the daemon's
  * main thread; handlers run on libfuse's worker threads; the tree
@@ -17,6 +19,7 @@
 #define MFS_FUSE_MFS_FUSE_H
 
 #include "common/mfs.h"
+#include "collections/collections.h"
 #include "origins/origins.h"
 #include "tree/tree.h"
 
@@ -32,6 +35,7 @@ struct mfs_fuse_config {
 	size_t n_origins;
 	bool xattrs;			/* serve tags as user.musicfs.* */
 	struct cache *cache;		/* for origins marked cached, or NULL */
+	struct collections *collections; /* shown at the root, or NULL */
 	double timeout;			/* entry and attribute timeout, seconds */
 	bool debug;			/* libfuse's request tracing */
 };
@@ -48,6 +52,10 @@ void mfs_fuse_set_scan(struct mfs_fuse *f, struct scan *scan);
 
 /* The listener that forwards tree changes to the kernel's caches. */
 void mfs_fuse_listener(struct mfs_fuse *f, struct tree_listener *out);
+
+/* The listener that shows collection changes at the root of the mount. */
+void mfs_fuse_collections_listener(struct mfs_fuse *f,
+				   struct collections_listener *out);
 
 /*
  * Serve requests until the file system is unmounted or SIGINT/SIGTERM/

@@ -16,6 +16,15 @@
 
 #define MFS_FUSE_POOL_MAX 64
 
+/*
+ * Inode numbers from here up are virtual nodes (virt.c): /.search, search
+ * and collection folders and their symlinks.  Catalog vnodes are numbered
+ * from 1 by AUTOINCREMENT and never come near (virt.c assumes < 2^40).
+ */
+#define MFS_FUSE_VIRT_BASE ((fuse_ino_t)1 << 62)
+
+struct mfs_fuse_virt;
+
 struct mfs_fuse {
 	struct fuse_session *se;
 	struct mfs_fuse_config cfg;
@@ -35,7 +44,14 @@ struct mfs_fuse {
 	/* protected by pool_lock: idle reader connections */
 	struct catalog *pool[MFS_FUSE_POOL_MAX];
 	size_t pool_n;
+
+	struct mfs_fuse_virt *virt;	/* search folders (virt.c) */
 };
+
+static inline bool mfs_fuse_is_virt(fuse_ino_t ino)
+{
+	return ino >= MFS_FUSE_VIRT_BASE;
+}
 
 /* The daemon state behind a request. */
 static inline struct mfs_fuse *mfs_fuse_of(fuse_req_t req)
@@ -55,6 +71,55 @@ void mfs_fuse_fill_attr(const struct mfs_fuse *f, const struct catalog_vnode *v,
 void mfs_fuse_fill_entry(const struct mfs_fuse *f,
 			 const struct catalog_vnode *v,
 			 struct fuse_entry_param *e);
+
+/* Tell the kernel to forget a name or a node's attributes and pages. */
+void mfs_fuse_inval_entry(struct mfs_fuse *f, int64_t parent,
+			  const char *name);
+void mfs_fuse_inval_inode(struct mfs_fuse *f, int64_t ino);
+
+/* ---- virtual nodes (virt.c) ---- */
+
+int mfs_fuse_virt_new(struct mfs_fuse *f);
+void mfs_fuse_virt_free(struct mfs_fuse *f);
+
+/* Handlers for virtual inodes (and lookups in virtual folders). */
+void mfs_fuse_virt_lookup(fuse_req_t req, fuse_ino_t parent,
+			  const char *name);
+void mfs_fuse_virt_getattr(fuse_req_t req, fuse_ino_t ino);
+void mfs_fuse_readlink(fuse_req_t req, fuse_ino_t ino);
+void mfs_fuse_virt_forget(struct mfs_fuse *f, fuse_ino_t ino,
+			  uint64_t nlookup);
+
+/*
+ * List virtual folder ino from offset off through add (which returns 1
+ * when the buffer is full).  0, or -errno before any entry.
+ */
+int mfs_fuse_virt_list(struct mfs_fuse *f, fuse_ino_t ino, off_t off,
+		       int (*add)(void *ctx, const char *name,
+				  const struct fuse_entry_param *e,
+				  off_t next),
+		       void *ctx);
+
+/* A root name the catalog does not have: /.search or a collection. */
+int mfs_fuse_virt_root_lookup(struct mfs_fuse *f, struct catalog *c,
+			      const char *name, struct fuse_entry_param *e);
+
+/* Is off past the catalog's children of the root (the collections)? */
+bool mfs_fuse_virt_root_offset(off_t off);
+
+/* The collections of the root listing, from offset off on (as above). */
+int mfs_fuse_virt_root_list(struct mfs_fuse *f, struct catalog *c, off_t off,
+			    bool plus,
+			    int (*add)(void *ctx, const char *name,
+				       const struct fuse_entry_param *e,
+				       off_t next),
+			    void *ctx);
+
+/* A collection appeared or went: its root names and the root listing. */
+void mfs_fuse_virt_root_changed(struct mfs_fuse *f, const char *name);
+
+/* The tree changed root name `name`: a collection of that name moves. */
+void mfs_fuse_virt_root_entry_changed(struct mfs_fuse *f, const char *name);
 
 /* The origin whose catalog id is id, or NULL. */
 struct origin *mfs_fuse_origin(const struct mfs_fuse *f, int64_t id);

@@ -122,18 +122,23 @@ static void mfs_fuse_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_read = MFS_FUSE_MAX_READ;
 }
 
+/* Catalog nodes keep no state; search folders count the kernel's refs. */
 static void mfs_fuse_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	(void)ino;
-	(void)nlookup;
+	if (mfs_fuse_is_virt(ino))
+		mfs_fuse_virt_forget(mfs_fuse_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void mfs_fuse_forget_multi(fuse_req_t req, size_t count,
 				  struct fuse_forget_data *forgets)
 {
-	(void)count;
-	(void)forgets;
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (mfs_fuse_is_virt(forgets[i].ino))
+			mfs_fuse_virt_forget(mfs_fuse_of(req), forgets[i].ino,
+					     forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -281,6 +286,8 @@ MFS_FUSE_TIMED(METRICS_OP_GETXATTR, getxattr,
 	       req, ino, name, size)
 MFS_FUSE_TIMED(METRICS_OP_LISTXATTR, listxattr,
 	       (fuse_req_t req, fuse_ino_t ino, size_t size), req, ino, size)
+MFS_FUSE_TIMED(METRICS_OP_OTHER, readlink, (fuse_req_t req, fuse_ino_t ino),
+	       req, ino)
 
 static const struct fuse_lowlevel_ops mfs_fuse_ops = {
 	.init = mfs_fuse_init,
@@ -298,6 +305,7 @@ static const struct fuse_lowlevel_ops mfs_fuse_ops = {
 	.release = timed_release,
 	.getxattr = timed_getxattr,
 	.listxattr = timed_listxattr,
+	.readlink = timed_readlink,
 	.setattr = op_setattr,
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,
@@ -315,9 +323,9 @@ static const struct fuse_lowlevel_ops mfs_fuse_ops = {
 
 /* ---- kernel invalidations (called from the scanner thread) ------------- */
 
-static void inval_entry(void *ctx, int64_t parent, const char *name)
+void mfs_fuse_inval_entry(struct mfs_fuse *f, int64_t parent,
+			  const char *name)
 {
-	struct mfs_fuse *f = ctx;
 	int rc;
 
 	rc = fuse_lowlevel_notify_inval_entry(f->se, (fuse_ino_t)parent, name,
@@ -328,9 +336,8 @@ static void inval_entry(void *ctx, int64_t parent, const char *name)
 			name, parent, strerror(-rc));
 }
 
-static void inval_inode(void *ctx, int64_t ino)
+void mfs_fuse_inval_inode(struct mfs_fuse *f, int64_t ino)
 {
-	struct mfs_fuse *f = ctx;
 	int rc;
 
 	rc = fuse_lowlevel_notify_inval_inode(f->se, (fuse_ino_t)ino, 0, 0);
@@ -339,10 +346,37 @@ static void inval_inode(void *ctx, int64_t ino)
 			strerror(-rc));
 }
 
+/* A root name that comes or goes may move a collection of that name. */
+static void inval_entry(void *ctx, int64_t parent, const char *name)
+{
+	struct mfs_fuse *f = ctx;
+
+	mfs_fuse_inval_entry(f, parent, name);
+	if (parent == CATALOG_ROOT_INO)
+		mfs_fuse_virt_root_entry_changed(f, name);
+}
+
+static void inval_inode(void *ctx, int64_t ino)
+{
+	mfs_fuse_inval_inode(ctx, ino);
+}
+
 void mfs_fuse_listener(struct mfs_fuse *f, struct tree_listener *out)
 {
 	out->inval_entry = inval_entry;
 	out->inval_inode = inval_inode;
+	out->ctx = f;
+}
+
+static void collection_changed(void *ctx, const char *name)
+{
+	mfs_fuse_virt_root_changed(ctx, name);
+}
+
+void mfs_fuse_collections_listener(struct mfs_fuse *f,
+				   struct collections_listener *out)
+{
+	out->changed = collection_changed;
 	out->ctx = f;
 }
 
@@ -442,7 +476,9 @@ int mfs_fuse_new(const struct mfs_fuse_config *cfg, struct mfs_fuse **out)
 	f->gid = getgid();
 	f->mountpoint = strdup(cfg->mountpoint);
 	f->db_path = strdup(cfg->db_path);
-	rc = f->mountpoint && f->db_path ? build_args(cfg, &args) : -ENOMEM;
+	rc = f->mountpoint && f->db_path ? mfs_fuse_virt_new(f) : -ENOMEM;
+	if (!rc)
+		rc = build_args(cfg, &args);
 	if (rc)
 		goto out_free;
 	mfs_log_hook_libfuse();
@@ -549,6 +585,7 @@ void mfs_fuse_free(struct mfs_fuse *f)
 	}
 	for (i = 0; i < f->pool_n; i++)
 		catalog_close(&f->pool[i]);
+	mfs_fuse_virt_free(f);
 	pthread_mutex_destroy(&f->pool_lock);
 	free(f->mountpoint);
 	free(f->db_path);

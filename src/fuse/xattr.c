@@ -29,6 +29,9 @@ static int track_xattrs(struct mfs_fuse *f, struct catalog *c,
 	struct origin *o;
 	int rc;
 
+	/* search folders and their symlinks carry no tags */
+	if (mfs_fuse_is_virt(ino))
+		return -ENODATA;
 	rc = catalog_vnode_get(c, (int64_t)ino, &v);
 	if (rc)
 		return rc;

@@ -35,6 +35,7 @@ static const char *const module_names[MFS_LOGM_COUNT] = {
 	[MFS_LOGM_FUSE] = "fuse",	  [MFS_LOGM_CLI] = "cli",
 	[MFS_LOGM_CONTROL] = "control",	  [MFS_LOGM_HEALTH] = "health",
 	[MFS_LOGM_DAEMON] = "daemon",	  [MFS_LOGM_CACHE] = "cache",
+	[MFS_LOGM_SEARCH] = "search",
 };
 
 static const struct {

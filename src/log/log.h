@@ -52,6 +52,7 @@ enum mfs_log_module {
 	MFS_LOGM_HEALTH,
 	MFS_LOGM_DAEMON,
 	MFS_LOGM_CACHE,
+	MFS_LOGM_SEARCH,
 	MFS_LOGM_COUNT
 };
 

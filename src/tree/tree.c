@@ -132,6 +132,11 @@ char *tree_fold_name(const char *name)
 	return template_fold(name);
 }
 
+char *tree_sanitize_name(const char *name, bool keep_ext)
+{
+	return template_sanitize(name, keep_ext);
+}
+
 int tree_template_check(const char *template_text, char *err, size_t errsize)
 {
 	struct template *tpl;

@@ -57,6 +57,14 @@ void tree_free(struct tree *t);
  */
 char *tree_fold_name(const char *name);
 
+/*
+ * name made a valid folder or file name by the rules of the tree's names
+ * (no '/', no control characters, NFC, at most 255 bytes, ...; with
+ * keep_ext a final ".ext" survives the cut).  Caller frees; NULL on
+ * ENOMEM.  Any thread.
+ */
+char *tree_sanitize_name(const char *name, bool keep_ext);
+
 /* Check a template without making a tree (config validation). */
 int tree_template_check(const char *template_text, char *err, size_t errsize);
 

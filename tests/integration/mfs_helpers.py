@@ -90,12 +90,21 @@ def snapshot(root):
     return out
 
 
-def list_tree(root):
-    """Every path below root (relative, '/'-separated); dirs end in '/'."""
+# The smart collections every mount shows at its root (test_search.py).
+BUILTIN_COLLECTIONS = ("Recently Added", "80s Music", "90s Music")
+
+
+def list_tree(root, collections=False):
+    """Every path below root (relative, '/'-separated); dirs end in '/'.
+    The music tree only, unless collections: the smart collections at the
+    root of a mount (folders of symlinks) are left out."""
     out = set()
     for dirpath, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(dirpath, root)
         prefix = "" if rel == "." else rel + "/"
+        if rel == "." and not collections:
+            dirnames[:] = [d for d in dirnames
+                           if d not in BUILTIN_COLLECTIONS]
         for d in dirnames:
             out.add(prefix + d + "/")
         for f in filenames:

@@ -148,7 +148,8 @@ def test_readdir_larger_than_one_buffer(mount_factory, big_origin):
     root, names = big_origin
     m = mount_factory([root])
     folder = m.p("Big/Huge (2020) [FLAC]")
-    assert os.listdir(m.path) == ["Big"]
+    assert [n for n in os.listdir(m.path)
+            if n not in H.BUILTIN_COLLECTIONS] == ["Big"]
     for attempt in range(2):        # cold, then from the kernel's cache
         listed = os.listdir(folder)
         dups = [n for n, c in collections.Counter(listed).items() if c > 1]

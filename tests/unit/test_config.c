@@ -1215,6 +1215,93 @@ static void test_config_origin_required_keys(void **state)
 	config_release(&cfg);
 }
 
+static void test_config_collections(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "[[collections]]\nquery = \"x\"\n",
+		  "t.toml:1:3: collection #1 has no 'name'" },
+		{ "[[collections]]\nname = \"Jazz\"\n",
+		  "t.toml:1:3: collection 'Jazz' has no 'query'" },
+		{ "[[collections]]\nname = \"a/b\"\nquery = \"x\"\n",
+		  "t.toml:1:3: collection name 'a/b' is not a folder name (no "
+		  "'/', no leading '.', at most 255 bytes)" },
+		{ "[[collections]]\nname = \".x\"\nquery = \"x\"\n",
+		  "t.toml:1:3: collection name '.x' is not a folder name (no "
+		  "'/', no leading '.', at most 255 bytes)" },
+		{ "[[collections]]\nname = \"J\"\nquery = \"a\"\n"
+		  "[[collections]]\nname = \"J\"\nquery = \"b\"\n",
+		  "t.toml:4:3: collection 'J' is defined twice" },
+		{ "[[collections]]\nname = 5\n",
+		  "t.toml:2:1: key 'collections.name' must be a string" },
+		{ "collections = 1\n",
+		  "t.toml:1:1: key 'collections' must be an array of tables "
+		  "([[collections]])" },
+		{ "collections = [\"x\"]\n",
+		  "t.toml:1:16: collections[0] must be a table" },
+	};
+	static const char good[] =
+		"[[collections]]\n"
+		"name = \"Jazz Classics\"\n"
+		"query = \"genre:jazz AND year:[1950 TO 1969]\"\n"
+		"\n"
+		"[[collections]]\n"
+		"name = \"Motörhead\"\n"
+		"query = \"motorhead\"\n"
+		"color = \"red\"\n";
+	struct config cfg;
+	char err[256];
+	char *log;
+	size_t i;
+
+	(void)state;
+	config_init(&cfg);
+	assert_null(cfg.collections);
+	assert_int_equal(cfg.n_collections, 0);
+	assert_int_equal(load_text(&cfg, good, err, sizeof(err), &log), 0);
+	assert_non_null(strstr(log, "t.toml:8: unknown key "
+				    "'collections.color'"));
+	free(log);
+	assert_int_equal(cfg.n_collections, 2);
+	assert_string_equal(cfg.collections[0].name, "Jazz Classics");
+	assert_string_equal(cfg.collections[0].query,
+			    "genre:jazz AND year:[1950 TO 1969]");
+	assert_int_equal(cfg.collections[0].line, 1);
+	assert_string_equal(cfg.collections[1].name, "Motörhead");
+	assert_int_equal(cfg.collections[1].line, 5);
+	/* a failed load keeps them; a later file's list replaces them */
+	for (i = 0; i < MFS_ARRAY_SIZE(bad); i++) {
+		assert_int_equal(load_text(&cfg, bad[i][0], err, sizeof(err),
+					   &log), -EINVAL);
+		assert_string_equal(err, bad[i][1]);
+		free(log);
+	}
+	assert_int_equal(cfg.n_collections, 2);
+	assert_int_equal(load_text(&cfg, "grpc_port = 1\n", err, sizeof(err),
+				   &log), 0);
+	free(log);
+	assert_int_equal(cfg.n_collections, 2);
+	assert_int_equal(load_text(&cfg, "collections = [{ name = \"N\", "
+				   "query = \"q\" }]\n", err, sizeof(err),
+				   &log), 0);
+	free(log);
+	assert_int_equal(cfg.n_collections, 1);
+	assert_string_equal(cfg.collections[0].name, "N");
+	assert_int_equal(load_text(&cfg, "collections = []\n", err,
+				   sizeof(err), &log), 0);
+	free(log);
+	assert_int_equal(cfg.n_collections, 0);
+	/* each load works on a deep copy (ASan sees a shallow one) */
+	assert_int_equal(load_text(&cfg, good, err, sizeof(err), &log), 0);
+	free(log);
+	assert_int_equal(load_text(&cfg, "grpc_port = 2\n", err, sizeof(err),
+				   &log), 0);
+	free(log);
+	assert_int_equal(cfg.n_collections, 2);
+	assert_string_equal(cfg.collections[1].query, "motorhead");
+	config_release(&cfg);
+	assert_zeroed(&cfg);
+}
+
 static void test_config_validate(void **state)
 {
 	struct config cfg;
@@ -1399,6 +1486,7 @@ int main(void)
 		cmocka_unit_test(test_config_unknown_keys),
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_origin_required_keys),
+		cmocka_unit_test(test_config_collections),
 		cmocka_unit_test(test_config_validate),
 		cmocka_unit_test(test_config_local_origins),
 		cmocka_unit_test(test_config_load_file),
