@@ -615,14 +615,28 @@ static int drop_chunks(struct cache *c, struct victims *v)
 	return rc;
 }
 
+/*
+ * The estimate from the committed total plus the new chunks of the windows
+ * recorded since the last commit: they count already (store_window added
+ * them) but are not in the total yet, and dropping them would leave the
+ * estimate under the real size once they are committed, so the cache
+ * could stay over its budget.  Writer task (the one that commits them).
+ */
 static int refresh_stored_bytes(struct cache *c)
 {
 	struct catalog_cache_totals t;
+	const struct pending_window *p;
+	int64_t pending = 0;
+	size_t i;
 	int rc = catalog_cache_totals(c->writer, &t);
 
 	if (!rc) {
 		pthread_mutex_lock(&c->lock);
-		c->stored_bytes = t.stored_bytes;
+		for (p = c->pending; p; p = p->next)
+			for (i = 0; i < p->n; i++)
+				if (p->fresh[i])
+					pending += p->refs[i].length;
+		c->stored_bytes = t.stored_bytes + pending;
 		pthread_mutex_unlock(&c->lock);
 	}
 	return rc;
