@@ -1462,6 +1462,7 @@ static void test_config_example(void **state)
 	assert_int_equal(config_validate(&cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.mount_point, "/mnt/music");
 	assert_int_equal(cfg.n_origins, 5);
+	assert_int_equal(cfg.n_collections, 1);
 	assert_int_equal(cfg.health.per_origin_thresholds[CONFIG_ORIGIN_NFS],
 			 5);
 	assert_string_equal(cfg.path_template, "$albumartist/$album ($year) "
