@@ -42,7 +42,8 @@
  *
  * Memory: no function allocates on behalf of the caller except
  * cache_store_open() (freed by cache_store_close()).  Chunking uses about
- * 24 KiB of stack; the other functions use less.
+ * 24 KiB of stack; cache_chunk_and_store() also allocates 16 KiB for the
+ * length of the call and keeps up to 64 files open.
  */
 #ifndef MFS_CACHE_CACHE_H
 #define MFS_CACHE_CACHE_H
@@ -200,11 +201,14 @@ typedef void (*cache_stored_fn)(void *ctx, size_t off, size_t len,
 				const uint8_t *hash, bool was_new);
 
 /*
- * Cut window[0, len) (len <= CACHE_WINDOW), hash every chunk, store it
- * (cache_store_put) and call on_chunk for each one, in order, after its
- * file exists.  0, -EINVAL if len is larger than CACHE_WINDOW, or the
- * first error of hashing or storing (on_chunk has then been called for the
- * chunks before the failing one only).
+ * Cut window[0, len) (len <= CACHE_WINDOW), hash every chunk and store the
+ * ones not stored yet, as cache_store_put() would but in batches of up to
+ * 64 files that share one flush of the disk (the data of each file still
+ * reaches the disk before its name exists).  Then call on_chunk for every
+ * chunk, in order; every chunk file exists by then.  0; -EINVAL if len is
+ * larger than CACHE_WINDOW; or the first error of hashing or storing, and
+ * then on_chunk is not called at all (files already named stay: the sweep
+ * removes them if nothing records them).
  */
 int cache_chunk_and_store(struct cache_store *st, const uint8_t *window,
 			  size_t len, cache_stored_fn on_chunk, void *ctx);

@@ -9,6 +9,9 @@
  * ab/.tmp-XXXXXX.  link(2) never replaces an existing name, so when
  * several threads store the same chunk at once exactly one creates it and
  * the others find it there (a rename would silently write it twice).
+ * cache_chunk_and_store() writes a window's new chunks first and then
+ * flushes and names them, so one flush of the disk's cache serves up to 64
+ * chunks (see "the whole store path" below).
  *
  * What a crash can leave, and why that is enough:
  * - a nameless O_TMPFILE inode: freed by the kernel;
@@ -168,7 +171,7 @@ static int tmp_create_named(struct cache_store *st, const char *rel,
  * named temporary).  A missing folder (removed by hand) is made again.
  */
 MFS_TESTABLE int store_tmp_create(struct cache_store *st, const char *rel,
-			    struct chunk_tmp *t)
+				  struct chunk_tmp *t)
 {
 	char sub[3] = { rel[0], rel[1], '\0' };
 	int attempt, rc = 0;
@@ -215,15 +218,33 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Write data and flush it to disk (before any name points at it). */
-MFS_TESTABLE int store_tmp_write(struct chunk_tmp *t, const void *data,
-				 size_t len)
+/*
+ * Write data and start its writeback at once (sync_file_range does not
+ * wait), so the disk works while the caller hashes the next chunks; the
+ * fdatasync that follows then mostly finds the data written.
+ */
+static int tmp_fill(struct chunk_tmp *t, const void *data, size_t len)
 {
 	int rc = write_all(t->fd, data, len);
 
-	if (!rc && fdatasync(t->fd))
-		rc = -errno;
+	if (!rc && len)
+		sync_file_range(t->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	return rc;
+}
+
+/* The data on disk before any name points at it. */
+static int tmp_flush(struct chunk_tmp *t)
+{
+	return fdatasync(t->fd) ? -errno : 0;
+}
+
+/* Write data and flush it to disk. */
+MFS_TESTABLE int store_tmp_write(struct chunk_tmp *t, const void *data,
+				 size_t len)
+{
+	int rc = tmp_fill(t, data, len);
+
+	return rc ? rc : tmp_flush(t);
 }
 
 /*
@@ -282,27 +303,38 @@ static int write_chunk(struct cache_store *st, const char *rel,
 	return rc;
 }
 
+/*
+ * Whether the chunk rel must be written: not if a file of its size is
+ * there (dedup); yes if it is missing, or damaged (another size: removed
+ * here; a racing remover is fine).  *rc: 0 or -errno.
+ */
+static bool need_write(struct cache_store *st, const char *rel, size_t len,
+		       int *rc)
+{
+	struct stat sb;
+
+	*rc = 0;
+	if (!fstatat(st->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW)) {
+		if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == len)
+			return false;
+		if (unlinkat(st->dirfd, rel, 0) && errno != ENOENT)
+			*rc = -errno;
+	} else if (errno != ENOENT) {
+		*rc = -errno;
+	}
+	return !*rc;
+}
+
 int cache_store_put(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
 		    const void *data, size_t len, bool *was_new)
 {
 	char rel[STORE_REL_LEN];
 	bool created = false;
-	struct stat sb;
-	int rc = 0;
+	int rc;
 
 	store_chunk_rel(hash, rel);
-	if (!fstatat(st->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW)) {
-		if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == len)
-			goto out;	/* dedup: the same content is there */
-		/* a damaged file: replace it (a racing remover is fine) */
-		if (unlinkat(st->dirfd, rel, 0) && errno != ENOENT)
-			rc = -errno;
-	} else if (errno != ENOENT) {
-		rc = -errno;
-	}
-	if (!rc)
+	if (need_write(st, rel, len, &rc))
 		rc = write_chunk(st, rel, data, len, &created);
-out:
 	if (was_new)
 		*was_new = created;
 	return rc;
@@ -571,44 +603,174 @@ int cache_store_size(struct cache_store *st, struct cache_store_usage *out)
 
 /* ---- the whole store path ----------------------------------------------- */
 
-/* The chunks of one window: at most one per CACHE_CHUNK_MIN bytes. */
-struct cuts {
-	size_t off[CACHE_WINDOW / CACHE_CHUNK_MIN + 1];
-	size_t len[CACHE_WINDOW / CACHE_CHUNK_MIN + 1];
-	size_t n;
+/*
+ * A window's chunks are written as a batch, so that up to BATCH_MAX chunks
+ * share one flush of the disk's write cache instead of one each (an
+ * fdatasync per file flushes every time, even when the journal has
+ * nothing left to commit: measured, 1.5 flushes per chunk):
+ *
+ * 1. every new chunk goes to a nameless file, and its writeback starts at
+ *    once (sync_file_range WRITE), so the disk works while the next chunks
+ *    are hashed;
+ * 2. the batch waits until the disk has every file's data
+ *    (sync_file_range WAIT: written, maybe still in the disk's cache);
+ * 3. one fdatasync (of the last file) commits the journal and flushes the
+ *    disk's cache, which makes every write completed in step 2 durable:
+ *    a cache flush covers the whole device, not one file;
+ * 4. each file is linked under its name.
+ *
+ * So each chunk's data is on stable storage before its name exists, as
+ * with an fdatasync per chunk.  Where sync_file_range is not supported (a
+ * network file system), each file gets its own fdatasync instead.  A batch
+ * holds at most BATCH_MAX open files; when the process runs out of
+ * descriptors, the batch is finished early and the chunk retried.
+ */
+#define WINDOW_CHUNKS (CACHE_WINDOW / CACHE_CHUNK_MIN + 1)
+#define BATCH_MAX 64
+
+struct window_store {
+	struct cache_store *st;
+	const uint8_t *window;
+	size_t n;				/* chunks */
+	size_t off[WINDOW_CHUNKS], len[WINDOW_CHUNKS];
+	uint8_t hash[WINDOW_CHUNKS][CACHE_HASH_LEN];
+	bool fresh[WINDOW_CHUNKS];		/* this call made the file */
+	/* the batch: chunk index[i] is being written to tmp[i] */
+	struct chunk_tmp tmp[BATCH_MAX];
+	size_t index[BATCH_MAX];
+	int pending;
 };
 
 static void collect(void *ctx, size_t off, size_t len)
 {
-	struct cuts *c = ctx;
+	struct window_store *w = ctx;
 
-	if (c->n < MFS_ARRAY_SIZE(c->off)) {
-		c->off[c->n] = off;
-		c->len[c->n] = len;
-		c->n++;
+	if (w->n < WINDOW_CHUNKS) {
+		w->off[w->n] = off;
+		w->len[w->n] = len;
+		w->n++;
 	}
+}
+
+/* Steps 2 and 3 above: the data of every file of the batch durable. */
+static int flush_batch(struct window_store *w)
+{
+	const unsigned wait = SYNC_FILE_RANGE_WAIT_BEFORE |
+			      SYNC_FILE_RANGE_WRITE |
+			      SYNC_FILE_RANGE_WAIT_AFTER;
+	int i, rc = 0;
+
+	for (i = 0; !rc && i < w->pending; i++) {
+		if (sync_file_range(w->tmp[i].fd, 0, 0, wait))
+			rc = tmp_flush(&w->tmp[i]);	/* not supported */
+	}
+	if (!rc && w->pending)
+		rc = tmp_flush(&w->tmp[w->pending - 1]);
+	return rc;
+}
+
+/* Make the batch durable, then name every file (all are closed, even on
+ * error). */
+static int finish_batch(struct window_store *w)
+{
+	char rel[STORE_REL_LEN];
+	int i, rc;
+	size_t c;
+
+	rc = flush_batch(w);
+	for (i = 0; i < w->pending; i++) {
+		c = w->index[i];
+		store_chunk_rel(w->hash[c], rel);
+		if (!rc)
+			rc = store_tmp_publish(w->st, &w->tmp[i], rel,
+					       &w->fresh[c]);
+		store_tmp_discard(w->st, &w->tmp[i]);
+	}
+	w->pending = 0;
+	if (rc)
+		mfs_log(MFS_LOG_ERROR, "cannot write chunk files in '%s': %s",
+			w->st->root, strerror(-rc));
+	return rc;
+}
+
+/* Close the batch's files unnamed (after an error). */
+static void discard_batch(struct window_store *w)
+{
+	int i;
+
+	for (i = 0; i < w->pending; i++)
+		store_tmp_discard(w->st, &w->tmp[i]);
+	w->pending = 0;
+}
+
+/* Start writing chunk c into the batch (finishing the batch first when it
+ * is full or the descriptors run out). */
+static int add_to_batch(struct window_store *w, size_t c, const char *rel)
+{
+	struct chunk_tmp *t;
+	int rc;
+
+	if (w->pending == BATCH_MAX) {
+		rc = finish_batch(w);
+		if (rc)
+			return rc;
+	}
+	t = &w->tmp[w->pending];
+	rc = store_tmp_create(w->st, rel, t);
+	if ((rc == -EMFILE || rc == -ENFILE) && w->pending) {
+		rc = finish_batch(w);
+		t = &w->tmp[0];
+		if (!rc)
+			rc = store_tmp_create(w->st, rel, t);
+	}
+	if (!rc)
+		rc = tmp_fill(t, w->window + w->off[c], w->len[c]);
+	if (rc) {
+		store_tmp_discard(w->st, t);
+		return mfs_error(rc, "cannot write a chunk file in '%s/%.2s':"
+				 " %s", w->st->root, rel, strerror(-rc));
+	}
+	w->index[w->pending++] = c;
+	return 0;
+}
+
+/* Hash chunk c and, unless it is stored already, add it to the batch. */
+static int store_one(struct window_store *w, size_t c)
+{
+	char rel[STORE_REL_LEN];
+	int rc;
+
+	rc = cache_sha256(w->window + w->off[c], w->len[c], w->hash[c]);
+	if (rc)
+		return rc;
+	store_chunk_rel(w->hash[c], rel);
+	w->fresh[c] = false;
+	if (!need_write(w->st, rel, w->len[c], &rc))
+		return rc;
+	return add_to_batch(w, c, rel);
 }
 
 int cache_chunk_and_store(struct cache_store *st, const uint8_t *window,
 			  size_t len, cache_stored_fn on_chunk, void *ctx)
 {
-	uint8_t hash[CACHE_HASH_LEN];
-	struct cuts cuts = { .n = 0 };
-	bool was_new;
-	size_t i;
+	struct window_store *w = malloc(sizeof(*w));
+	size_t c;
 	int rc;
 
-	rc = cache_chunk_window(window, len, collect, &cuts);
-	if (rc < 0)
-		return rc;
-	for (i = 0; i < cuts.n; i++) {
-		rc = cache_sha256(window + cuts.off[i], cuts.len[i], hash);
-		if (!rc)
-			rc = cache_store_put(st, hash, window + cuts.off[i],
-					     cuts.len[i], &was_new);
-		if (rc)
-			return rc;
-		on_chunk(ctx, cuts.off[i], cuts.len[i], hash, was_new);
-	}
-	return 0;
+	if (!w)
+		return -ENOMEM;
+	w->st = st;
+	w->window = window;
+	w->n = 0;
+	w->pending = 0;
+	rc = cache_chunk_window(window, len, collect, w);
+	for (c = 0; rc >= 0 && c < w->n; c++)
+		rc = store_one(w, c);
+	if (rc >= 0)
+		rc = finish_batch(w);
+	for (c = 0; !rc && c < w->n; c++)
+		on_chunk(ctx, w->off[c], w->len[c], w->hash[c], w->fresh[c]);
+	discard_batch(w);
+	free(w);
+	return rc < 0 ? rc : 0;
 }

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -951,6 +952,60 @@ static void test_chunk_and_store(void **state)
 	free(w);
 }
 
+/* Stores a window and checks every chunk is there and nothing else. */
+static void store_window_and_check(struct fixture *fx, uint64_t seed)
+{
+	uint8_t *w = random_bytes(CACHE_WINDOW, seed);
+	struct stored *s = calloc(1, sizeof(*s));
+	uint8_t *buf = malloc(CACHE_CHUNK_MAX);
+	struct cache_store_usage u;
+	size_t i;
+
+	assert_non_null(s);
+	assert_non_null(buf);
+	s->window = w;
+	assert_int_equal(cache_chunk_and_store(fx->st, w, CACHE_WINDOW,
+					       on_stored, s), 0);
+	assert_int_equal(s->fresh, s->n);
+	for (i = 0; i < s->n; i++) {
+		assert_int_equal(cache_store_get(fx->st, s->hash[i], buf,
+						 s->len[i]), 0);
+		assert_memory_equal(buf, w + s->off[i], s->len[i]);
+	}
+	usage(fx, &u);
+	assert_int_equal(u.chunks, s->n);
+	assert_int_equal(u.temporaries, 0);
+	free(buf);
+	free(s);
+	free(w);
+}
+
+/* Where O_TMPFILE is missing: named temporaries, none left behind. */
+static void test_chunk_and_store_named(void **state)
+{
+	struct fixture *fx = *state;
+
+	store_force_named_tmp(fx->st);
+	store_window_and_check(fx, 21);
+}
+
+/* A process short of descriptors: batches end early, nothing fails. */
+static void test_chunk_and_store_few_descriptors(void **state)
+{
+	struct fixture *fx = *state;
+	struct rlimit old, few;
+	int probe = dup(0);
+
+	assert_true(probe >= 0);
+	close(probe);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	few = old;
+	few.rlim_cur = (rlim_t)probe + 5;	/* room for 5 chunk files */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &few), 0);
+	store_window_and_check(fx, 22);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 static void test_store_open_errors(void **state)
 {
 	struct cache_store *st = (struct cache_store *)1;
@@ -996,6 +1051,11 @@ int main(void)
 			teardown_store),
 		cmocka_unit_test_setup_teardown(test_chunk_and_store,
 						setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(test_chunk_and_store_named,
+						setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(
+			test_chunk_and_store_few_descriptors, setup_store,
+			teardown_store),
 		cmocka_unit_test(test_store_open_errors),
 	};
 
