@@ -562,6 +562,15 @@ def test_origin_away_serves_what_was_read(mount_factory, cache_origin,
     # and what was read still reads, again
     drop_caches()
     assert sha_of(m.p(paths[0])) == want[was_read[0]]
+    # a prefetch of a file never read fails, and says so
+    res = cache_cli(run_musicfs, m, "prefetch", o.path_of(never_read[0]),
+                    "--json", expect_error_lines=True)
+    assert res.returncode == 1, (res.returncode, res.stdout, res.stderr)
+    last = json.loads(res.stdout.splitlines()[-1])
+    assert (last["done"], last["files_total"], last["files_done"],
+            last["files_failed"]) == (True, 1, 1, 1), last
+    assert last["error"] != "" and last["error"] in res.stderr, (last,
+                                                                 res.stderr)
 
 
 # ---- 5. a damaged chunk file -------------------------------------------------------
@@ -924,6 +933,41 @@ def test_cache_clear_and_prefetch(mount_factory, cache_origin, run_musicfs,
     assert len(lines) == 1 and lines[0].startswith("musicfs: "), res.stderr
     assert "No Such Artist/Nothing" in lines[0], res.stderr
     assert res.stdout == ""
+
+    # clear everything: no chunk left, and the files still read
+    s6 = settle(run_musicfs, m)
+    assert s6["chunks"] > 0
+    res = cache_cli(run_musicfs, m, "clear", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {"chunks": s6["chunks"],
+                                      "bytes": s6["stored_bytes"],
+                                      "dry_run": False}, res.stdout
+    s7 = stats(run_musicfs, m)
+    assert (s7["chunks"], s7["stored_bytes"], s7["file_bytes"]) == (0, 0, 0)
+    assert H.wait_for(lambda: not chunk_files(m), H.scaled(3))
+    drop_caches()
+    check_reads(m, o, lib)
+
+
+def test_uncached_origin_is_read_straight(mount_factory, cache_origin,
+                                          run_musicfs):
+    """Without cache_local_origins a local origin is read as it is: nothing
+    is cached, and a prefetch skips its files."""
+    o = cache_origin
+    m = mount_factory([o.root])
+    big = [o.path_of(t.rel) for t in BIG]
+    check_reads(m, o, big)
+    s = stats(run_musicfs, m)
+    assert (s["hits"], s["misses"], s["chunks"], s["file_bytes"]) == (
+        0, 0, 0, 0), s
+    res = cache_cli(run_musicfs, m, "prefetch", BIG_FOLDER, "--json")
+    assert res.returncode == 0, res.stderr
+    last = json.loads(res.stdout.splitlines()[-1])
+    assert (last["done"], last["files_total"], last["files_done"],
+            last["files_skipped"], last["files_failed"], last["error"]) == (
+        True, 3, 3, 3, 0, ""), last
+    assert stats(run_musicfs, m)["chunks"] == 0
+    assert not chunk_files(m)
 
 
 def test_cache_commands_without_daemon(run_musicfs, tmp_path):
