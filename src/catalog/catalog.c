@@ -155,7 +155,14 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_CHUNKS_UNREFERENCED] = "SELECT hash, size FROM chunks "
 				     "WHERE refs <= 0 AND pinned = 0",
 	[STMT_DATA_VERSION] = "PRAGMA data_version",
-	[STMT_SEARCH_LENS] = "SELECT lens FROM search_lens WHERE chunk = ?1",
+	[STMT_SEARCH_DOCS] = "SELECT info FROM search_docs WHERE chunk = ?1",
+	/* leaf to root: each step puts a parent's name in front */
+	[STMT_VNODE_PATH] =
+		"WITH RECURSIVE up(ino, path) AS (SELECT parent, name FROM "
+		"vnodes WHERE ino = ?1 AND ino != 1 UNION ALL SELECT p.parent, "
+		"p.name || '/' || up.path FROM vnodes AS p JOIN up ON "
+		"p.ino = up.ino WHERE up.ino != 1) SELECT path FROM up "
+		"WHERE ino = 1",
 };
 
 int catalog_errno(struct catalog *c, int rc, const char *what)

@@ -353,8 +353,8 @@ int catalog_origin_chunks_drop(struct catalog *c, int64_t origin);
  * Queries are compiled by the search module (search/search.h) into a
  * struct catalog_search_query, run here against search_fts (an FTS5 index
  * of title, artist, album, album_artist, genre, composer and year kept by
- * triggers on files), search_terms (the fuzzy vocabulary) and search_lens
- * (word counts for ranking).  The results of a query are capped at
+ * triggers on files), search_terms (the fuzzy vocabulary) and search_docs
+ * (word counts and years of tracks).  The results of a query are capped at
  * CATALOG_SEARCH_MAX, in order of relevance (BM25), then in the order of
  * the tree: album artist (else artist), album, disc, track.
  */
@@ -387,14 +387,14 @@ struct catalog_search_query {
 struct catalog_search_row {
 	int64_t file;		/* files.id */
 	int64_t ino;		/* the track's vnode; 0 if it has none */
-	double score;		/* relevance, higher first; 0 without text */
+	double score;		/* relevance, higher first (0: no text) */
 	const char *artist;	/* NULL if the tag is missing */
 	const char *album;
 	const char *title;
 	int track;		/* 0 if missing */
 	int disc;
 	int year;
-	const char *path;	/* in the mount, no leading '/'; NULL if no vnode */
+	const char *path;	/* in the mount, no leading '/' (NULL: none) */
 };
 
 struct catalog_search_info {
@@ -408,19 +408,28 @@ struct catalog_search_info {
  * page) and whether they came from the cache.  A query is run once: all
  * its results are kept in the connection's cache (16 queries) for
  * CATALOG_SEARCH_TTL_SECS or until the catalog changes, whoever changed
- * it.  -EIO if the statement cannot be prepared (logged).
+ * it; a result's path is made the first time the result is given out.
+ * -EIO if the statement cannot be prepared (logged).
  */
 int catalog_search(struct catalog *c, const struct catalog_search_query *q,
 		   size_t offset, size_t limit,
-		   int (*cb)(void *ctx, const struct catalog_search_row *row),
+		   int (*cb)(void *ctx,
+			     const struct catalog_search_row *row),
 		   void *ctx, struct catalog_search_info *info);
+
+/*
+ * The path of vnode ino in the mount, without a leading '/' ("Artist/
+ * Album (1999) [FLAC]/01 - Title.flac"): malloc'd, caller frees.
+ * -ENOENT if there is no such node (or it is the root).
+ */
+int catalog_vnode_path(struct catalog *c, int64_t ino, char **path);
 
 /* Number of matches of q, uncapped (not cached; costs a pass over them). */
 int catalog_search_count(struct catalog *c,
 			 const struct catalog_search_query *q, int64_t *n);
 
 /*
- * Rebuild search_fts, search_terms and search_lens from files, in one
+ * Rebuild search_fts, search_terms and search_docs from files, in one
  * transaction of the writer (never needed in normal operation: the
  * triggers keep them; for a damaged index and for benchmarks).
  */

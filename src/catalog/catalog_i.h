@@ -70,7 +70,8 @@ enum catalog_stmt {
 	STMT_CHUNKS_UNREFERENCED,
 	/* search (search.c, search_fn.c) */
 	STMT_DATA_VERSION,
-	STMT_SEARCH_LENS,
+	STMT_SEARCH_DOCS,
+	STMT_VNODE_PATH,
 	STMT_COUNT
 };
 
@@ -115,12 +116,15 @@ int catalog_count(struct catalog *c, enum catalog_stmt id, int64_t a,
 void catalog_bind_text(sqlite3_stmt *st, int i, const char *s);
 
 /*
- * search_lens: word counts of tracks, one byte each, in chunks of
- * CATALOG_LENS_CHUNK tracks by id (the schema's triggers spell the same
- * numbers: id >> 11, 2048 bytes).
+ * search_docs: per track, its number of words (byte 0, capped at 255) and
+ * its year (bytes 2-3, little-endian; 0: none), CATALOG_DOC_BYTES each, in
+ * chunks of CATALOG_DOCS_CHUNK tracks by id (the schema's triggers spell
+ * the same numbers: id >> 11 is the chunk, zeroblob(8192) a new one).
  */
-#define CATALOG_LENS_BITS 11
-#define CATALOG_LENS_CHUNK (1 << CATALOG_LENS_BITS)
+#define CATALOG_DOCS_BITS 11
+#define CATALOG_DOCS_CHUNK (1 << CATALOG_DOCS_BITS)
+#define CATALOG_DOC_BYTES 4
+#define CATALOG_DOCS_BYTES (CATALOG_DOCS_CHUNK * CATALOG_DOC_BYTES)
 
 /*
  * Search state of a connection (search.c): made by catalog_open before

@@ -29,21 +29,19 @@
 
 #include <time.h>
 
-#define STMT_SLOTS 8		/* prepared search statements per connection */
+#define STMT_SLOTS 8		/* prepared search shapes per connection */
 #define CACHE_SLOTS 16		/* cached queries per connection */
 #define ROW_TEXT_MAX (4 << 20)	/* bytes of text of one cached query */
 
 /*
- * Wrap the hits (id, score) with what a result shows.  The path is made
- * leaf to root: each step prepends a parent's name, until the root.
+ * Wrap the hits (id, score) with what a result shows, in the final order.
+ * Paths are made when a result is first given out (catalog_vnode_path):
+ * a listing of 20 results does not pay for walking the tree 1000 times.
  */
 static const char wrap_sql[] =
 	"SELECT h.id, h.score, f.artist, f.album, f.title, f.track, f.disc, "
-	"f.year, v.ino, (WITH RECURSIVE up(ino, path) AS (SELECT v.parent, "
-	"v.name UNION ALL SELECT p.parent, p.name || '/' || up.path FROM "
-	"vnodes AS p JOIN up ON p.ino = up.ino WHERE up.ino != 1) SELECT "
-	"path FROM up WHERE ino = 1) FROM (%s) AS h JOIN files AS f ON f.id "
-	"= h.id LEFT JOIN vnodes AS v ON v.file = h.id AND v.kind = 2 "
+	"f.year, v.ino FROM (%s) AS h JOIN files AS f ON f.id = h.id "
+	"LEFT JOIN vnodes AS v ON v.file = h.id AND v.kind = 2 "
 	"ORDER BY h.score DESC, f.album_key, f.disc, f.track, h.id";
 
 struct prepared {
@@ -62,6 +60,7 @@ struct entry {
 	struct catalog_search_row *rows;
 	size_t n;
 	char *text;
+	char **paths;		/* made on first delivery (rows[i].path) */
 	uint64_t used;
 };
 
@@ -96,6 +95,11 @@ int catalog_search_open(struct catalog *c)
 
 static void entry_clear(struct entry *e)
 {
+	size_t i;
+
+	for (i = 0; e->paths && i < e->n; i++)
+		free(e->paths[i]);
+	free(e->paths);
 	free(e->key);
 	free(e->rows);
 	free(e->text);
@@ -170,10 +174,11 @@ static sqlite3_stmt *prepare(struct catalog *c, const char *sql, bool wrap,
 		p = slot_for(s);
 		p->sql = strdup(sql);
 		text = wrap ? str_printf(wrap_sql, sql) : strdup(sql);
-		rc = p->sql && text ? sqlite3_prepare_v3(c->db, text, -1,
-							 SQLITE_PREPARE_PERSISTENT,
-							 &p->st, NULL)
-				    : SQLITE_NOMEM;
+		rc = SQLITE_NOMEM;
+		if (p->sql && text)
+			rc = sqlite3_prepare_v3(c->db, text, -1,
+						SQLITE_PREPARE_PERSISTENT,
+						&p->st, NULL);
 		free(text);
 		if (rc != SQLITE_OK) {
 			catalog_errno(c, rc, "prepare a search");
@@ -265,7 +270,7 @@ static int add_text(struct buf *text, sqlite3_stmt *st, int col,
 static int read_row(sqlite3_stmt *st, struct catalog_search_row *r,
 		    struct buf *text)
 {
-	uintptr_t off[4];
+	uintptr_t off[3];
 	int rc;
 
 	r->file = sqlite3_column_int64(st, 0);
@@ -279,12 +284,10 @@ static int read_row(sqlite3_stmt *st, struct catalog_search_row *r,
 		rc = add_text(text, st, 3, &off[1]);
 	if (!rc)
 		rc = add_text(text, st, 4, &off[2]);
-	if (!rc)
-		rc = add_text(text, st, 9, &off[3]);
 	r->artist = (const char *)off[0];
 	r->album = (const char *)off[1];
 	r->title = (const char *)off[2];
-	r->path = (const char *)off[3];
+	r->path = NULL;
 	return rc;
 }
 
@@ -304,7 +307,6 @@ static void resolve_rows(struct entry *e)
 		r->artist = resolve(e->text, r->artist);
 		r->album = resolve(e->text, r->album);
 		r->title = resolve(e->text, r->title);
-		r->path = resolve(e->text, r->path);
 	}
 }
 
@@ -320,7 +322,8 @@ static int run_query(struct catalog *c, const struct catalog_search_query *q,
 	if (!st)
 		return -EIO;
 	e->rows = calloc(CATALOG_SEARCH_MAX, sizeof(*e->rows));
-	if (!e->rows)
+	e->paths = calloc(CATALOG_SEARCH_MAX, sizeof(*e->paths));
+	if (!e->rows || !e->paths)
 		rc = -ENOMEM;
 	while (!rc && e->n < CATALOG_SEARCH_MAX &&
 	       (step = sqlite3_step(st)) == SQLITE_ROW)
@@ -337,9 +340,44 @@ static int run_query(struct catalog *c, const struct catalog_search_query *q,
 	return rc;
 }
 
+int catalog_vnode_path(struct catalog *c, int64_t ino, char **path)
+{
+	sqlite3_stmt *st = catalog_stmt(c, STMT_VNODE_PATH);
+	const unsigned char *s;
+	int rc;
+
+	*path = NULL;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, ino);
+	rc = catalog_step_row(c, st, "build a path");
+	if (rc)
+		return rc;
+	s = sqlite3_column_text(st, 0);
+	*path = s ? strdup((const char *)s) : NULL;
+	sqlite3_reset(st);
+	return *path ? 0 : s ? -ENOMEM : -ENOENT;
+}
+
+/* Make the path of result i if it is still missing. */
+static int give_path(struct catalog *c, struct entry *e, size_t i)
+{
+	struct catalog_search_row *r = &e->rows[i];
+	int rc;
+
+	if (r->path || !r->ino)
+		return 0;
+	rc = catalog_vnode_path(c, r->ino, &e->paths[i]);
+	if (rc == -ENOENT)
+		return 0;	/* the node went since: no path to give */
+	r->path = e->paths[i];
+	return rc;
+}
+
 int catalog_search(struct catalog *c, const struct catalog_search_query *q,
 		   size_t offset, size_t limit,
-		   int (*cb)(void *ctx, const struct catalog_search_row *row),
+		   int (*cb)(void *ctx,
+			     const struct catalog_search_row *row),
 		   void *ctx, struct catalog_search_info *info)
 {
 	struct catalog_search_state *s = c->search;
@@ -370,9 +408,13 @@ int catalog_search(struct catalog *c, const struct catalog_search_query *q,
 	}
 	if (info)
 		info->n_results = e->n;
-	for (i = offset; i < e->n && i - offset < limit; i++)
+	for (i = offset; i < e->n && i - offset < limit; i++) {
+		rc = give_path(c, e, i);
+		if (rc)
+			return rc;
 		if (cb(ctx, &e->rows[i]))
 			break;
+	}
 	return 0;
 }
 
@@ -396,8 +438,8 @@ int catalog_search_count(struct catalog *c,
 /*
  * The index from scratch: FTS5 rebuilds search_fts from search_src; the
  * vocabulary comes from the rebuilt index (fts5vocab lists each word once,
- * far faster than tokenizing every row again); the lengths are counted
- * per chunk.
+ * far faster than tokenizing every row again); word counts and years are
+ * gathered per chunk.
  */
 static const char rebuild_sql[] =
 	"INSERT INTO search_fts (search_fts) VALUES ('rebuild');"
@@ -407,8 +449,8 @@ static const char rebuild_sql[] =
 	"INSERT OR IGNORE INTO search_terms SELECT length(term), term "
 	"  FROM temp.search_vocab;"
 	"DROP TABLE temp.search_vocab;"
-	"DELETE FROM search_lens;"
-	"INSERT INTO search_lens SELECT id >> 11, mfs_search_lens(id, title, "
+	"DELETE FROM search_docs;"
+	"INSERT INTO search_docs SELECT id >> 11, mfs_search_docs(id, title, "
 	"  artist, album, album_artist, genre, composer, year) "
 	"  FROM search_src GROUP BY id >> 11;";
 

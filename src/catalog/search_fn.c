@@ -10,25 +10,28 @@
  *   mfs_search_terms(col, ...)    the distinct words of the columns as a
  *                                 JSON array (the triggers add them to the
  *                                 fuzzy vocabulary, search_terms)
- *   mfs_search_len(lens, id, col, ...)  lens (a chunk of search_lens) with
- *                                 the byte of row id set to its number of
- *                                 words (no column: 0)
- *   mfs_search_lens(id, col, ...) the same as an aggregate over a chunk
+ *   mfs_search_doc(docs, id, col, ...)  docs (a chunk of search_docs) with
+ *                                 track id's number of words and year set
+ *                                 (no column: cleared)
+ *   mfs_search_docs(id, col, ...) the same as an aggregate over a chunk
+ *   mfs_year_in(rowid, lo, hi)    is the track's year in [lo, hi]?
  *   mfs_rank(search_fts)          FTS5 auxiliary function: relevance
  *
  * Words are cut and folded by FTS5's own unicode61 tokenizer, created
- * with the options of search_fts, so the vocabulary and the lengths are
- * exactly what the index holds.
+ * with the options of search_fts, so the vocabulary and the word counts
+ * are exactly what the index holds.
  *
  * mfs_rank is BM25 as FTS5's bm25() computes it (k1 = 1.2, b = 0.75, IDF
  * ln((N - n + 0.5) / (n + 0.5)) floored at 1e-6, the document length
  * being the number of words in all columns) with two differences: a match
  * in the year column never scores (years are filters: year ranges become
- * year-column phrases), and the document length comes from search_lens,
- * one byte per track in chunks of 2048, read once per chunk and query.
- * bm25() reads %_docsize once per hit, about 1 µs each: 100 ms to rank
- * the 95,000 hits of `metal` in a million tracks, where mfs_rank takes
- * 15 ms.  A length of 0 (not recorded) falls back to FTS5's xColumnSize.
+ * year-column phrases), and the document length comes from search_docs,
+ * read once per chunk of 2048 tracks and query.  bm25() reads %_docsize
+ * once per hit, about 1 µs each: 300 ms to rank the 200,000 hits of
+ * `love` in a million tracks, where mfs_rank takes 40 ms.  A length of 0
+ * (not recorded) falls back to FTS5's xColumnSize.  A query of one phrase
+ * leaves its IDF out (the same factor for every row): its scores are
+ * BM25's term-frequency part.
  */
 #include "common/mfs.h"
 #include "common/buf.h"
@@ -40,7 +43,7 @@
 
 #define LEV_MAX_CHARS 64	/* longer words are never "near" another */
 #define YEAR_COLUMN 6		/* search_fts column of the year */
-#define TERMS_MAX 4096		/* bytes of JSON per row (the rest dropped) */
+#define TERMS_MAX 4096		/* JSON bytes per row (more: dropped) */
 
 struct catalog_search_fn {
 	struct catalog *c;
@@ -165,28 +168,57 @@ MFS_TESTABLE int catalog_levenshtein(const int32_t *a, int la,
 	return MFS_MIN(prev[lb], k + 1);
 }
 
+/* A decoded word: its code points and their number (-1: too long). */
+struct word {
+	int n;
+	int32_t cp[LEV_MAX_CHARS];
+};
+
+/*
+ * The second argument decoded, kept by SQLite while it stays the same:
+ * the fuzzy lookup compares one word with every word of a length class.
+ */
+static const struct word *constant_word(sqlite3_context *ctx,
+					const unsigned char *s)
+{
+	struct word *w = sqlite3_get_auxdata(ctx, 1);
+
+	if (w)
+		return w;
+	w = malloc(sizeof(*w));
+	if (!w)
+		return NULL;
+	w->n = decode(s, w->cp);
+	sqlite3_set_auxdata(ctx, 1, w, free);
+	/* SQLite may free it at once (not a constant): use it this time */
+	return sqlite3_get_auxdata(ctx, 1) ? w : NULL;
+}
+
 static void fn_lev(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	const unsigned char *sa = sqlite3_value_text(argv[0]);
 	const unsigned char *sb = sqlite3_value_text(argv[1]);
 	int k = sqlite3_value_int(argv[2]);
-	int32_t a[LEV_MAX_CHARS];
-	int32_t b[LEV_MAX_CHARS];
-	int la;
-	int lb;
+	const struct word *b;
+	struct word a;
+	struct word own;
 
 	(void)argc;
 	if (!sa || !sb)
 		return;
 	k = MFS_MAX(0, MFS_MIN(k, LEV_MAX_CHARS));
-	la = decode(sa, a);
-	lb = decode(sb, b);
-	if (la < 0 || lb < 0) {
+	b = constant_word(ctx, sb);
+	if (!b) {
+		own.n = decode(sb, own.cp);
+		b = &own;
+	}
+	a.n = decode(sa, a.cp);
+	if (a.n < 0 || b->n < 0) {
 		sqlite3_result_int(ctx, strcmp((const char *)sa,
 					       (const char *)sb) ? k + 1 : 0);
 		return;
 	}
-	sqlite3_result_int(ctx, catalog_levenshtein(a, la, b, lb, k));
+	sqlite3_result_int(ctx, catalog_levenshtein(a.cp, a.n, b->cp, b->n, k));
 }
 
 /* ---- the vocabulary and the lengths ------------------------------------ */
@@ -220,13 +252,14 @@ static int terms_token(void *ctx, int flags, const char *tok, int n,
 	(void)start;
 	(void)end;
 	for (i = 0; i < n; i++)	/* not a word unicode61 makes; skip it */
-		if (tok[i] == '"' || tok[i] == '\\' || (unsigned char)tok[i] < 32)
+		if (tok[i] == '"' || tok[i] == '\\' ||
+		    (unsigned char)tok[i] < 32)
 			return SQLITE_OK;
 	if (json_has(&t->json, tok, n))
 		return SQLITE_OK;
 	if (buf_addf(&t->json, "%s\"%.*s\"", t->json.len > 1 ? "," : "", n,
 		     tok))
-		t->rc = -EFBIG;	/* a huge row: the words so far will do */
+		t->rc = -EFBIG;	/* a huge row: its first words will do */
 	return SQLITE_OK;
 }
 
@@ -270,68 +303,187 @@ static int row_length(struct catalog_search_fn *s, int argc,
 	return MFS_MIN(n, 255);
 }
 
-static void fn_len(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+/*
+ * Record a track in its chunk of search_docs: argv is (id, title, artist,
+ * album, album_artist, genre, composer, year), or (id) for a track gone.
+ */
+static void put_doc(struct catalog_search_fn *s, uint8_t *chunk, int argc,
+		    sqlite3_value **argv)
 {
-	struct catalog_search_fn *s = sqlite3_user_data(ctx);
-	uint8_t chunk[CATALOG_LENS_CHUNK] = { 0 };
-	int64_t id = sqlite3_value_int64(argv[1]);
-	int n = sqlite3_value_bytes(argv[0]);
+	int64_t id = sqlite3_value_int64(argv[0]);
+	size_t at = (size_t)(id & (CATALOG_DOCS_CHUNK - 1));
+	uint8_t *d = chunk + at * CATALOG_DOC_BYTES;
+	int64_t year = argc > 1 ? sqlite3_value_int64(argv[argc - 1]) : 0;
 
-	if (n > 0)
-		memcpy(chunk, sqlite3_value_blob(argv[0]),
-		       (size_t)MFS_MIN(n, CATALOG_LENS_CHUNK));
-	chunk[id & (CATALOG_LENS_CHUNK - 1)] =
-		(uint8_t)row_length(s, argc - 2, argv + 2);
-	sqlite3_result_blob(ctx, chunk, CATALOG_LENS_CHUNK, SQLITE_TRANSIENT);
+	memset(d, 0, CATALOG_DOC_BYTES);
+	if (argc < 2)
+		return;
+	d[0] = (uint8_t)row_length(s, argc - 1, argv + 1);
+	if (year > 0 && year <= UINT16_MAX) {
+		d[2] = (uint8_t)(year & 0xff);
+		d[3] = (uint8_t)(year >> 8);
+	}
 }
 
-static void fn_lens_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+/* mfs_search_doc(docs, id [, columns]): the chunk with the track set. */
+static void fn_doc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	struct catalog_search_fn *s = sqlite3_user_data(ctx);
-	uint8_t *chunk = sqlite3_aggregate_context(ctx, CATALOG_LENS_CHUNK);
-	int64_t id = sqlite3_value_int64(argv[0]);
+	uint8_t *chunk = calloc(1, CATALOG_DOCS_BYTES);
+	int n = sqlite3_value_bytes(argv[0]);
 
 	if (!chunk) {
 		sqlite3_result_error_nomem(ctx);
 		return;
 	}
-	chunk[id & (CATALOG_LENS_CHUNK - 1)] =
-		(uint8_t)row_length(s, argc - 1, argv + 1);
+	if (n > 0)
+		memcpy(chunk, sqlite3_value_blob(argv[0]),
+		       (size_t)MFS_MIN(n, CATALOG_DOCS_BYTES));
+	put_doc(sqlite3_user_data(ctx), chunk, argc - 1, argv + 1);
+	sqlite3_result_blob(ctx, chunk, CATALOG_DOCS_BYTES, free);
 }
 
-static void fn_lens_final(sqlite3_context *ctx)
+static void fn_docs_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint8_t *chunk = sqlite3_aggregate_context(ctx, CATALOG_DOCS_BYTES);
+
+	if (!chunk) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	put_doc(sqlite3_user_data(ctx), chunk, argc, argv);
+}
+
+static void fn_docs_final(sqlite3_context *ctx)
 {
 	uint8_t *chunk = sqlite3_aggregate_context(ctx, 0);
 
 	if (chunk)
-		sqlite3_result_blob(ctx, chunk, CATALOG_LENS_CHUNK,
+		sqlite3_result_blob(ctx, chunk, CATALOG_DOCS_BYTES,
 				    SQLITE_TRANSIENT);
+}
+
+/* ---- reading search_docs ----------------------------------------------- */
+
+/* The chunks of search_docs one statement has read. */
+struct doc_chunks {
+	struct catalog *c;
+	uint8_t **chunks;
+	size_t n;
+};
+
+static void doc_chunks_clear(struct doc_chunks *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		free(d->chunks[i]);
+	free(d->chunks);
+	d->chunks = NULL;
+	d->n = 0;
+}
+
+static void doc_chunks_free(void *p)
+{
+	if (p)
+		doc_chunks_clear(p);
+	free(p);
+}
+
+static uint8_t *read_chunk(struct catalog *c, size_t k)
+{
+	uint8_t *chunk = calloc(1, CATALOG_DOCS_BYTES);
+	sqlite3_stmt *st = catalog_stmt(c, STMT_SEARCH_DOCS);
+
+	if (!chunk || !st) {
+		free(chunk);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)k);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		memcpy(chunk, sqlite3_column_blob(st, 0),
+		       (size_t)MFS_MIN(sqlite3_column_bytes(st, 0),
+				       CATALOG_DOCS_BYTES));
+	sqlite3_reset(st);
+	return chunk;	/* all zeros if the chunk has no row */
+}
+
+/* The CATALOG_DOC_BYTES of track id (NULL: out of memory). */
+static const uint8_t *doc_of(struct doc_chunks *d, int64_t id)
+{
+	size_t k = (size_t)(id >> CATALOG_DOCS_BITS);
+	uint8_t **grown;
+
+	if (id < 0)
+		return NULL;
+	if (k >= d->n) {
+		grown = realloc(d->chunks, (k + 1) * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		memset(grown + d->n, 0, (k + 1 - d->n) * sizeof(*grown));
+		d->chunks = grown;
+		d->n = k + 1;
+	}
+	if (!d->chunks[k])
+		d->chunks[k] = read_chunk(d->c, k);
+	if (!d->chunks[k])
+		return NULL;
+	return d->chunks[k] +
+	       (id & (CATALOG_DOCS_CHUNK - 1)) * CATALOG_DOC_BYTES;
+}
+
+static int doc_year(const uint8_t *d)
+{
+	return d ? d[2] | d[3] << 8 : 0;
+}
+
+/*
+ * mfs_year_in(rowid, lo, hi): is the track's year within [lo, hi]?  The
+ * filter of a text search by a top-level year range: two bytes read per
+ * hit, where FTS5 would advance one doclist per year of the range.  The
+ * chunks read are kept with the constant lo for the statement's life.
+ */
+static void fn_year_in(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct catalog_search_fn *s = sqlite3_user_data(ctx);
+	struct doc_chunks *d = sqlite3_get_auxdata(ctx, 1);
+	int64_t lo = sqlite3_value_int64(argv[1]);
+	int64_t hi = sqlite3_value_int64(argv[2]);
+	struct doc_chunks once = { s->c, NULL, 0 };
+	int year;
+
+	(void)argc;
+	if (!d) {
+		d = calloc(1, sizeof(*d));
+		if (d) {
+			d->c = s->c;
+			sqlite3_set_auxdata(ctx, 1, d, doc_chunks_free);
+			d = sqlite3_get_auxdata(ctx, 1);
+		}
+	}
+	year = doc_year(doc_of(d ? d : &once, sqlite3_value_int64(argv[0])));
+	doc_chunks_clear(&once);
+	sqlite3_result_int(ctx, year && year >= lo && year <= hi);
 }
 
 /* ---- mfs_rank ---------------------------------------------------------- */
 
 /* What one query needs across its rows (FTS5 auxdata). */
 struct rank_query {
-	struct catalog_search_fn *s;
+	struct doc_chunks docs;
 	int n_phrase;
 	double n_rows;
 	double avgdl;
 	double *idf;		/* NAN until a row needs it */
 	double *freq;		/* per row: matches of each phrase */
-	uint8_t **chunks;	/* search_lens chunks read so far */
-	size_t n_chunks;
 };
 
 static void rank_query_free(void *p)
 {
 	struct rank_query *q = p;
-	size_t i;
 
 	if (!q)
 		return;
-	for (i = 0; i < q->n_chunks; i++)
-		free(q->chunks[i]);
-	free(q->chunks);
+	doc_chunks_clear(&q->docs);
 	free(q->idf);
 	free(q->freq);
 	free(q);
@@ -348,7 +500,7 @@ static struct rank_query *rank_query_new(const Fts5ExtensionApi *api,
 
 	if (!q)
 		return NULL;
-	q->s = s;
+	q->docs.c = s->c;
 	q->n_phrase = api->xPhraseCount(fts);
 	q->idf = calloc((size_t)q->n_phrase + 1, sizeof(double));
 	q->freq = calloc((size_t)q->n_phrase + 1, sizeof(double));
@@ -381,51 +533,26 @@ static double idf_of(struct rank_query *q, const Fts5ExtensionApi *api,
 
 	if (!isnan(q->idf[phrase]))
 		return q->idf[phrase];
+	if (q->n_phrase == 1) {
+		/*
+		 * One phrase: the same factor for every row, so it cannot
+		 * change the order; counting its rows would cost a pass over
+		 * them (10 ms for a word in 200,000 tracks).
+		 */
+		q->idf[phrase] = 1.0;
+		return 1.0;
+	}
 	api->xQueryPhrase(fts, phrase, &n, count_rows);
 	idf = log((q->n_rows - (double)n + 0.5) / ((double)n + 0.5));
 	q->idf[phrase] = idf > 1e-6 ? idf : 1e-6;
 	return q->idf[phrase];
 }
 
-/* The chunk of search_lens holding row id (NULL: none recorded). */
-static const uint8_t *lens_chunk(struct rank_query *q, int64_t id)
-{
-	size_t k = (size_t)(id >> CATALOG_LENS_BITS);
-	sqlite3_stmt *st;
-	uint8_t **grown;
-	uint8_t *chunk;
-
-	if (k < q->n_chunks && q->chunks[k])
-		return q->chunks[k];
-	if (k >= q->n_chunks) {
-		grown = realloc(q->chunks, (k + 1) * sizeof(*grown));
-		if (!grown)
-			return NULL;
-		memset(grown + q->n_chunks, 0,
-		       (k + 1 - q->n_chunks) * sizeof(*grown));
-		q->chunks = grown;
-		q->n_chunks = k + 1;
-	}
-	st = catalog_stmt(q->s->c, STMT_SEARCH_LENS);
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, (int64_t)k);
-	chunk = calloc(1, CATALOG_LENS_CHUNK);
-	if (chunk && sqlite3_step(st) == SQLITE_ROW)
-		memcpy(chunk, sqlite3_column_blob(st, 0),
-		       (size_t)MFS_MIN(sqlite3_column_bytes(st, 0),
-				       CATALOG_LENS_CHUNK));
-	sqlite3_reset(st);
-	q->chunks[k] = chunk;	/* all zeros if none: falls back per row */
-	return chunk;
-}
-
 static double row_words(struct rank_query *q, const Fts5ExtensionApi *api,
 			Fts5Context *fts)
 {
-	int64_t id = api->xRowid(fts);
-	const uint8_t *chunk = lens_chunk(q, id);
-	int n = chunk ? chunk[id & (CATALOG_LENS_CHUNK - 1)] : 0;
+	const uint8_t *d = doc_of(&q->docs, api->xRowid(fts));
+	int n = d ? d[0] : 0;
 
 	if (!n && api->xColumnSize(fts, -1, &n) != SQLITE_OK)
 		n = 1;
@@ -450,6 +577,7 @@ static void fn_rank(const Fts5ExtensionApi *api, Fts5Context *fts,
 	(void)argv;
 	if (!q) {
 		q = rank_query_new(api, fts, api->xUserData(fts));
+		/* on failure FTS5 frees q itself */
 		if (!q || api->xSetAuxdata(fts, q, rank_query_free)) {
 			sqlite3_result_error_nomem(ctx);
 			return;
@@ -513,12 +641,16 @@ static int create_functions(struct catalog_search_fn *s)
 		rc = sqlite3_create_function(db, "mfs_search_terms", -1, det,
 					     s, fn_terms, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_create_function(db, "mfs_search_len", -1, det, s,
-					     fn_len, NULL, NULL);
+		rc = sqlite3_create_function(db, "mfs_search_doc", -1, det, s,
+					     fn_doc, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_create_function(db, "mfs_search_lens", -1, det,
-					     s, NULL, fn_lens_step,
-					     fn_lens_final);
+		rc = sqlite3_create_function(db, "mfs_search_docs", -1, det,
+					     s, NULL, fn_docs_step,
+					     fn_docs_final);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function(db, "mfs_year_in", 3,
+					     SQLITE_UTF8 | SQLITE_INNOCUOUS, s,
+					     fn_year_in, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = s->api->xCreateFunction(s->api, "mfs_rank", s, fn_rank,
 					     NULL);

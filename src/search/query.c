@@ -40,9 +40,9 @@ struct tok {
 	struct buf text;	/* WORD/PHRASE/FIELD, escapes removed */
 	bool inclusive;		/* LRANGE/RRANGE: '[' or ']' */
 	bool prefix;		/* PHRASE followed by '*' */
-	size_t star;		/* WORD: offset in text of the first bare '*' */
+	size_t star;		/* WORD: offset in text of a bare '*' */
 	size_t star_pos;	/*   and its byte offset in the query */
-	size_t tilde;		/* WORD: offset in text of the first bare '~' */
+	size_t tilde;		/* WORD: offset in text of a bare '~' */
 	size_t tilde_pos;
 };
 
@@ -638,14 +638,19 @@ static int parse_year_word(struct parser *p, struct search_node **out)
 {
 	struct search_node *n = node_new(SN_RANGE, p, p->tok.pos);
 	long long y = 0;
+	int rc;
 
 	if (!n)
 		return -ENOMEM;
 	str_to_ll(p->tok.text.data, 0, SEARCH_YEAR_MAX, &y);
 	n->field = SEARCH_FIELD_YEAR;
 	n->lo = n->hi = (int)y;
-	*out = n;
-	return next(p);
+	rc = next(p);
+	if (rc)
+		search_node_free(n);
+	else
+		*out = n;
+	return rc;
 }
 
 static int parse_group(struct parser *p, struct search_node **out);
@@ -728,14 +733,17 @@ static int parse_group(struct parser *p, struct search_node **out)
 	rc = parse_or(p, out);
 	if (rc)
 		return rc;
-	if (p->tok.kind != TOK_RPAREN) {
+	if (p->tok.kind != TOK_RPAREN)
+		rc = fail_at(p, p->tok.pos, "the '(' at column %d is never "
+			     "closed", column_of(p, open));
+	else
+		rc = next(p);
+	if (rc) {
 		search_node_free(*out);
 		*out = NULL;
-		return fail_at(p, p->tok.pos, "the '(' at column %d is never "
-				"closed", column_of(p, open));
 	}
 	p->depth--;
-	return next(p);
+	return rc;
 }
 
 static const char *tok_name(const struct tok *t)
@@ -933,7 +941,8 @@ static int parse_all(struct parser *p, struct search_node **out)
 	if (rc)
 		return rc;
 	if (p->tok.kind != TOK_END) {
-		rc = parse_primary(p, &extra);	/* an error naming the token */
+		/* parse_primary fails naming what is there */
+		rc = parse_primary(p, &extra);
 		search_node_free(extra);
 	} else if ((*out)->kind == SN_EMPTY) {
 		rc = fail_at(p, 0, "nothing to search for: no letter or "

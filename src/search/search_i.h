@@ -23,7 +23,7 @@ enum search_field {
 };
 
 enum search_node_kind {
-	SN_EMPTY,	/* a term without letters or digits: matches anything */
+	SN_EMPTY,	/* a term without letters or digits: dropped */
 	SN_TERM,	/* a word or a phrase: text tokenized by the index */
 	SN_PREFIX,	/* text* */
 	SN_FUZZY,	/* text~dist */
@@ -44,7 +44,7 @@ struct search_node {
 	char *text;		/* TERM/PREFIX/FUZZY: unescaped user text */
 	bool phrase;		/* TERM: written in quotes */
 	int dist;		/* FUZZY: 1 or 2 */
-	int lo, hi;		/* RANGE: inclusive, within the YEAR bounds */
+	int lo, hi;		/* RANGE: inclusive, in the year bounds */
 	struct search_node **kids;	/* AND/OR: two or more; NOT: one */
 	size_t n_kids;
 };

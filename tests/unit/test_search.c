@@ -145,14 +145,14 @@ static void test_compile_forms(void **state)
 			fail_msg("'%s': key %s, want %s", c->query, q->key,
 				 c->key);
 		assert_string_equal(search_plan_key(p), q->key);
-		if (!strncmp(q->hits_sql, "SELECT rowid AS id, mfs_rank(", 29)
+		if (!!strstr(q->hits_sql, "mfs_rank(search_fts")
 		    != (c->shape == TEXT))
 			fail_msg("'%s': shape: %s", c->query, q->hits_sql);
 		if (c->fts && (!first_text(q) || strcmp(first_text(q), c->fts)))
 			fail_msg("'%s': FTS5 text %s, want %s", c->query,
 				 first_text(q) ? first_text(q) : "(none)",
 				 c->fts);
-		assert_non_null(strstr(q->hits_sql, "LIMIT 1000"));
+		assert_non_null(strstr(q->hits_sql, "1000"));
 		assert_non_null(q->count_sql);
 		search_plan_free(p);
 	}
@@ -182,6 +182,25 @@ static void test_compile_params(void **state)
 	assert_non_null(strstr(q->hits_sql, "search_terms"));
 	assert_non_null(strstr(q->hits_sql, "mfs_lev("));
 	assert_non_null(strstr(q->hits_sql, "mfs_rank(search_fts)"));
+	search_plan_free(p);
+
+	/* a wide or negated top-level range filters the text hits */
+	assert_int_equal(search_compile("metal year:[1950 TO 2000]", &p, err,
+					sizeof(err)), 0);
+	q = search_plan_query(p);
+	assert_string_equal(first_text(q), "\"metal\"");
+	assert_non_null(strstr(q->hits_sql, " AND mfs_year_in(rowid, ?2, ?3)"));
+	assert_non_null(strstr(q->count_sql, "mfs_year_in("));
+	search_plan_free(p);
+	assert_int_equal(search_compile("metal -year:1984 love", &p, err,
+					sizeof(err)), 0);
+	q = search_plan_query(p);
+	assert_string_equal(first_text(q), "(\"metal\") AND (\"love\")");
+	assert_non_null(strstr(q->hits_sql, "NOT mfs_year_in(rowid, ?2, ?3)"));
+	search_plan_free(p);
+	assert_int_equal(search_compile("metal year:[1980 TO 1989]", &p, err,
+					sizeof(err)), 0);
+	assert_null(strstr(search_plan_query(p)->hits_sql, "mfs_year_in"));
 	search_plan_free(p);
 
 	/* spacing, case and order do not change the key */
@@ -253,6 +272,11 @@ static const struct bad bad[] = {
 	{ "*", "column 1: '*' needs a letter or digit before it" },
 	{ "\"open", "column 1: unterminated phrase: this '\"' is never "
 		    "closed" },
+	/* found by fuzz_query: the year term leaked when the next failed */
+	{ "NOT l'i evND year:396\"", "column 22: unterminated phrase: this "
+				     "'\"' is never closed" },
+	{ "(a)\"", "column 4: unterminated phrase: this '\"' is never "
+		   "closed" },
 	{ "artist: metal", "column 8: expected a term right after "
 			  "'artist:'" },
 	{ "artist:", "column 8: expected a term right after 'artist:'" },
@@ -635,6 +659,7 @@ static void test_ranking(void **state)
 {
 	struct fixture *fx = *state;
 	struct results r;
+	char *path;
 	int i;
 
 	fill(fx, 0);
@@ -661,6 +686,10 @@ static void test_ranking(void **state)
 	search(fx->db, "sandman", &r, NULL);
 	assert_string_equal(r.paths[0], "Metallica/Metallica (1991) [FLAC]/"
 					"01 - Enter Sandman.flac");
+	assert_int_equal(catalog_vnode_path(fx->db, CATALOG_ROOT_INO, &path),
+			 -ENOENT);
+	assert_null(path);
+	assert_int_equal(catalog_vnode_path(fx->db, 1 << 30, &path), -ENOENT);
 }
 
 static int count_query(struct catalog *db, const char *query, int64_t *n)
@@ -792,7 +821,8 @@ static void test_changes_in_step(void **state)
 	assert_int_equal(catalog_file_put(fx->db, &(struct catalog_file_info){
 		.origin = f.origin, .relpath = f.relpath, .size = f.size,
 		.mtime_ns = 2, .role = CATALOG_ROLE_TRACK, .meta = &f.meta,
-		.album_key = "opeth\x1f" "blackwater park", .gen = 2 }, &id), 0);
+		.album_key = "opeth\x1f" "blackwater park", .gen = 2 },
+		&id), 0);
 	assert_int_equal(tree_place(fx->tree, id), 0);
 	catalog_file_release(&f);
 	commit(fx);
@@ -845,7 +875,8 @@ static void test_levenshtein(void **state)
 
 	(void)state;
 	assert_int_equal(catalog_levenshtein(a, 6, b, 7, 3), 3);
-	assert_int_equal(catalog_levenshtein(a, 6, b, 7, 2), 3);	/* k + 1 */
+	/* past k: k + 1 */
+	assert_int_equal(catalog_levenshtein(a, 6, b, 7, 2), 3);
 	assert_int_equal(catalog_levenshtein(a, 6, a, 6, 0), 0);
 	assert_int_equal(catalog_levenshtein(a, 0, c, 2, 2), 2);
 	assert_int_equal(catalog_levenshtein(c, 2, c + 1, 1, 1), 1);
