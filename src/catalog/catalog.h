@@ -435,6 +435,19 @@ int catalog_search_count(struct catalog *c,
  */
 int catalog_search_rebuild(struct catalog *c);
 
+/*
+ * Results [offset, offset + limit) of q, as catalog_search gives them, for
+ * a caller that asks once (musicfs search): no result cache, and paths
+ * made only for the rows given to cb (non-zero stops).  -EIO if the
+ * statement cannot be prepared (logged).  (search_page.c)
+ */
+int catalog_search_page(struct catalog *c,
+			const struct catalog_search_query *q, size_t offset,
+			size_t limit,
+			int (*cb)(void *ctx,
+				  const struct catalog_search_row *row),
+			void *ctx);
+
 /* ---- smart collections (collections.c) ------------------------------- */
 
 /*

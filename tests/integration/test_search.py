@@ -332,6 +332,13 @@ def test_cli_search(m, run_musicfs, tmp_path):
     assert len(rows) == 2
     assert all(os.path.isfile(m.p(r["path"].lstrip("/"))) for r in rows)
     assert all(r["artist"] in ("Motörhead", "Metallica") for r in rows)
+    # the daemon's Search RPC (--endpoint) prints the same page as the
+    # catalog read by the CLI itself (the default target)
+    page = ["genre:metal OR electronic", "--limit", "3", "--offset", "2"]
+    here = run_musicfs(["search"] + cache + page)
+    rpc = run_musicfs(["search", "--endpoint", socket_target(m)] + page)
+    assert here.returncode == rpc.returncode == 0, rpc.stderr
+    assert here.stdout == rpc.stdout and len(here.stdout.splitlines()) == 3
     # a negative query after --
     res = run_musicfs(["search"] + cache + ["--", "-genre:metal",
                                             "-genre:electronic", "-sigur"])
