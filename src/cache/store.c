@@ -734,6 +734,18 @@ static int add_to_batch(struct window_store *w, size_t c, const char *rel)
 	return 0;
 }
 
+/* Whether chunk c's content is already in the batch (a window of silence
+ * is 16 times the same chunk). */
+static bool in_batch(const struct window_store *w, size_t c)
+{
+	int i;
+
+	for (i = 0; i < w->pending; i++)
+		if (!memcmp(w->hash[w->index[i]], w->hash[c], CACHE_HASH_LEN))
+			return true;
+	return false;
+}
+
 /* Hash chunk c and, unless it is stored already, add it to the batch. */
 static int store_one(struct window_store *w, size_t c)
 {
@@ -745,7 +757,7 @@ static int store_one(struct window_store *w, size_t c)
 		return rc;
 	store_chunk_rel(w->hash[c], rel);
 	w->fresh[c] = false;
-	if (!need_write(w->st, rel, w->len[c], &rc))
+	if (in_batch(w, c) || !need_write(w->st, rel, w->len[c], &rc))
 		return rc;
 	return add_to_batch(w, c, rel);
 }

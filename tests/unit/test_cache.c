@@ -980,6 +980,28 @@ static void store_window_and_check(struct fixture *fx, uint64_t seed)
 	free(w);
 }
 
+/* A window of silence: 16 times one chunk, written once. */
+static void test_chunk_and_store_repeats(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t *w = calloc(1, CACHE_WINDOW);
+	struct stored *s = calloc(1, sizeof(*s));
+	struct cache_store_usage u;
+
+	assert_non_null(w);
+	assert_non_null(s);
+	s->window = w;
+	assert_int_equal(cache_chunk_and_store(fx->st, w, CACHE_WINDOW,
+					       on_stored, s), 0);
+	assert_int_equal(s->n, CACHE_WINDOW / CACHE_CHUNK_MAX);
+	assert_int_equal(s->fresh, 1);
+	usage(fx, &u);
+	assert_int_equal(u.chunks, 1);
+	assert_int_equal(u.bytes, CACHE_CHUNK_MAX);
+	free(s);
+	free(w);
+}
+
 /* Where O_TMPFILE is missing: named temporaries, none left behind. */
 static void test_chunk_and_store_named(void **state)
 {
@@ -1050,6 +1072,8 @@ int main(void)
 			test_store_concurrent_puts_named, setup_store,
 			teardown_store),
 		cmocka_unit_test_setup_teardown(test_chunk_and_store,
+						setup_store, teardown_store),
+		cmocka_unit_test_setup_teardown(test_chunk_and_store_repeats,
 						setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(test_chunk_and_store_named,
 						setup_store, teardown_store),
