@@ -157,6 +157,13 @@ int cache_store_put(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
 int cache_store_get(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
 		    void *buf, size_t len);
 
+/*
+ * Is there a chunk file named hash of len bytes (not verified)?  1, 0, or
+ * -errno.  For bookkeeping that must not record a chunk whose file went.
+ */
+int cache_store_has(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
+		    size_t len);
+
 /* Remove the chunk named hash.  0, -ENOENT if it was not there, -errno. */
 int cache_store_delete(struct cache_store *st,
 		       const uint8_t hash[CACHE_HASH_LEN]);

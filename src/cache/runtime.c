@@ -530,15 +530,38 @@ static void batch_release(struct cache *c, struct batch *b)
 	free(b->bad);
 }
 
-static int write_window(struct catalog *w, const struct pending_window *p,
-			int64_t now)
+/*
+ * Eviction runs on this same thread, between batches: a window recorded
+ * by a reader that found a chunk's file already there (so did not write
+ * it) may name a chunk evicted since.  Such a window is not recorded; its
+ * next read fetches it again.  Once recorded, rows and files go together.
+ */
+static bool window_files_present(struct cache *c, const struct pending_window *p)
 {
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (cache_store_has(c->store, p->refs[i].hash,
+				    (size_t)p->refs[i].length) != 1)
+			return false;
+	return true;
+}
+
+/* Record a window; *added grows by the bytes of chunks new to the index. */
+static int write_window(struct catalog *w, const struct pending_window *p,
+			int64_t now, int64_t *added)
+{
+	bool known;
 	size_t i;
 	int rc = 0;
 
 	for (i = 0; !rc && i < p->n; i++) {
-		rc = catalog_chunk_put(w, p->refs[i].hash, p->refs[i].length,
-				       now);
+		rc = catalog_chunk_known(w, p->refs[i].hash, &known);
+		if (!rc && !known)
+			*added += p->refs[i].length;
+		if (!rc)
+			rc = catalog_chunk_put(w, p->refs[i].hash,
+					       p->refs[i].length, now);
 		if (!rc)
 			rc = catalog_file_chunk_put(w, p->file, p->stamp, p->win,
 						    &p->refs[i]);
@@ -546,10 +569,29 @@ static int write_window(struct catalog *w, const struct pending_window *p,
 	return rc;
 }
 
+/* The bytes of p's chunks that its reader counted as new. */
+static int64_t fresh_bytes(const struct pending_window *p)
+{
+	int64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->fresh[i])
+			n += p->refs[i].length;
+	return n;
+}
+
+/*
+ * Commit a batch.  The size estimate then trades the batch's guessed new
+ * bytes (a reader's "new" is a guess: a file may exist on disk unindexed,
+ * or be stored by two readers at once) for the exact bytes the index
+ * gained, so it cannot drift below the truth and leave the cache over its
+ * budget unnoticed.
+ */
 static int write_batch(struct cache *c, const struct batch *b)
 {
 	const struct pending_window *p;
-	int64_t now = now_ms();
+	int64_t now = now_ms(), added = 0, guessed = 0;
 	size_t i;
 	int rc;
 
@@ -563,15 +605,24 @@ static int write_batch(struct cache *c, const struct batch *b)
 	 */
 	for (i = 0; !rc && i < b->n_bad; i++)
 		rc = catalog_chunk_delete(c->writer, b->bad[i]);
-	for (p = b->windows; !rc && p; p = p->next)
-		rc = write_window(c->writer, p, now);
+	for (p = b->windows; !rc && p; p = p->next) {
+		guessed += fresh_bytes(p);
+		if (window_files_present(c, p))
+			rc = write_window(c->writer, p, now, &added);
+	}
 	for (i = 0; !rc && i < b->n_touched; i++)
 		rc = catalog_chunk_touch(c->writer, b->touched[i], now);
 	if (rc) {
 		catalog_rollback(c->writer);
 		return rc;
 	}
-	return catalog_commit(c->writer);
+	rc = catalog_commit(c->writer);
+	if (!rc) {
+		pthread_mutex_lock(&c->lock);
+		c->stored_bytes += added - guessed;
+		pthread_mutex_unlock(&c->lock);
+	}
+	return rc;
 }
 
 /* ---- eviction -------------------------------------------------------------- */
@@ -741,11 +792,29 @@ static int writer_round(struct cache *c)
 	return over_budget(c) ? evict(c) : 0;
 }
 
+static bool chunk_is_known(const uint8_t *hash, void *ctx)
+{
+	bool known = true;
+
+	if (catalog_chunk_known(ctx, hash, &known))
+		return true;	/* when in doubt, keep the file */
+	return known;
+}
+
 int cache_run(void *arg, const atomic_bool *stop)
 {
 	struct cache *c = arg;
 	int rc = 0;
 
+	/*
+	 * Chunk files written by a run that died before recording them:
+	 * here, not at open, so a cache of millions of chunks never slows
+	 * the mount (reads meanwhile are safe: unknown files are only read
+	 * once recorded, and the sweep spares files younger than its grace).
+	 */
+	if (cache_store_sweep(c->store, chunk_is_known, c->writer))
+		mfs_log(MFS_LOG_WARN, "cache: the sweep of unknown chunk files "
+				      "failed; it runs again at the next start");
 	while (!atomic_load(stop)) {
 		wait_for_work(c);
 		rc = writer_round(c);
@@ -878,14 +947,6 @@ int cache_clear(struct cache *c, int64_t origin, bool dry_run,
 
 /* ---- open and close --------------------------------------------------------- */
 
-static bool chunk_is_known(const uint8_t *hash, void *ctx)
-{
-	bool known = true;
-
-	if (catalog_chunk_known(ctx, hash, &known))
-		return true;	/* when in doubt, keep the file */
-	return known;
-}
 
 int cache_open(const struct cache_config *cfg, struct event_bus *bus,
 	       struct cache **out)
@@ -903,9 +964,6 @@ int cache_open(const struct cache_config *cfg, struct event_bus *bus,
 	rc = cache_store_open(cfg->cache_dir, &c->store);
 	if (!rc)
 		rc = catalog_open(cfg->db_path, CATALOG_WRITER, 1024, &c->writer);
-	/* chunk files written by a run that died before recording them */
-	if (!rc)
-		rc = cache_store_sweep(c->store, chunk_is_known, c->writer);
 	if (!rc)
 		rc = refresh_stored_bytes(c);
 	if (rc) {

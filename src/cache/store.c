@@ -430,6 +430,18 @@ int cache_store_delete(struct cache_store *st,
 	return unlinkat(st->dirfd, rel, 0) ? -errno : 0;
 }
 
+int cache_store_has(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
+		    size_t len)
+{
+	char rel[STORE_REL_LEN];
+	struct stat sb;
+
+	store_chunk_rel(hash, rel);
+	if (fstatat(st->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW))
+		return errno == ENOENT ? 0 : -errno;
+	return S_ISREG(sb.st_mode) && (size_t)sb.st_size == len;
+}
+
 /* ---- walking the folders ------------------------------------------------ */
 
 enum entry_kind { ENTRY_OTHER, ENTRY_CHUNK, ENTRY_STRAY, ENTRY_TMP };
