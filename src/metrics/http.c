@@ -7,6 +7,11 @@
  * than by libmicrohttpd so that a refused bind reports its real errno
  * (a port in use is the usual start-up error) and port 0 can be read back
  * with getsockname(); libmicrohttpd closes it when stopped.
+ *
+ * libmicrohttpd is loaded with dlopen when the page starts, not linked:
+ * it brings GnuTLS and eight more shared objects whose loading cost every
+ * start of musicfs ~2 ms, CLI commands included, for a page only the
+ * daemon serves.
  */
 #include "common/mfs.h"
 #define MFS_LOG_MODULE MFS_LOGM_CONTROL
@@ -14,7 +19,9 @@
 #include "metrics/metrics_i.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,10 +30,56 @@
 #define MAX_CONNECTIONS 32u
 #define IDLE_TIMEOUT_S 10u
 
+/* The ABI the headers describe (version 12 since libmicrohttpd 0.9.37). */
+#define MHD_SONAME "libmicrohttpd.so.12"
+
 struct metrics_http {
 	struct MHD_Daemon *daemon;
 	int port;
 };
+
+/* The functions of libmicrohttpd this file calls, from dlsym. */
+static struct {
+	__typeof__(&MHD_start_daemon) start_daemon;
+	__typeof__(&MHD_stop_daemon) stop_daemon;
+	__typeof__(&MHD_create_response_from_buffer) create_response;
+	__typeof__(&MHD_add_response_header) add_header;
+	__typeof__(&MHD_queue_response) queue_response;
+	__typeof__(&MHD_destroy_response) destroy_response;
+	char error[256];	/* why they are missing, if they are */
+} mhd;
+
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+
+/* dlsym into *fn (a function pointer); false after noting the error. */
+static bool mhd_sym(void *lib, const char *name, void *fn)
+{
+	void *sym = dlsym(lib, name);
+
+	if (!sym)
+		snprintf(mhd.error, sizeof(mhd.error), "%s", dlerror());
+	memcpy(fn, &sym, sizeof(sym));
+	return sym != NULL;
+}
+
+/* Load the library once (never unloaded: its thread may outlive a stop). */
+static void mhd_load(void)
+{
+	void *lib = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+	if (!lib) {
+		snprintf(mhd.error, sizeof(mhd.error), "%s", dlerror());
+		return;
+	}
+	if (!mhd_sym(lib, "MHD_start_daemon", &mhd.start_daemon) ||
+	    !mhd_sym(lib, "MHD_stop_daemon", &mhd.stop_daemon) ||
+	    !mhd_sym(lib, "MHD_create_response_from_buffer",
+		     &mhd.create_response) ||
+	    !mhd_sym(lib, "MHD_add_response_header", &mhd.add_header) ||
+	    !mhd_sym(lib, "MHD_queue_response", &mhd.queue_response) ||
+	    !mhd_sym(lib, "MHD_destroy_response", &mhd.destroy_response))
+		mhd.start_daemon = NULL;	/* all or nothing */
+}
 
 static void http_log(void *cls, const char *fmt, va_list ap) MFS_PRINTF(2, 0);
 
@@ -51,9 +104,9 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
 
 	if (!resp)
 		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	ret = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
+	mhd.add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = mhd.queue_response(conn, status, resp);
+	mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -61,11 +114,11 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn,
 				  unsigned status, const char *text,
 				  const char *allow)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	struct MHD_Response *resp = mhd.create_response(
 		strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
 
 	if (resp && allow)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+		mhd.add_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	return reply(conn, status, resp, "text/plain; charset=utf-8");
 }
 
@@ -78,8 +131,7 @@ static enum MHD_Result reply_metrics(struct MHD_Connection *conn)
 	if (!text)
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "cannot render the metrics\n", NULL);
-	resp = MHD_create_response_from_buffer(len, text,
-					       MHD_RESPMEM_MUST_FREE);
+	resp = mhd.create_response(len, text, MHD_RESPMEM_MUST_FREE);
 	if (!resp)
 		free(text);
 	return reply(conn, MHD_HTTP_OK, resp, CONTENT_TYPE);
@@ -183,7 +235,7 @@ static struct MHD_Daemon *start_daemon(int fd, bool ipv6)
 	if (ipv6)
 		flags |= MHD_USE_IPv6;
 	/* the logger first, so that start-up messages go through it too */
-	return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, NULL,
+	return mhd.start_daemon(flags, 0, NULL, NULL, handle_request, NULL,
 				MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
 				MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_CONNECTION_LIMIT, MAX_CONNECTIONS,
@@ -197,6 +249,10 @@ int metrics_http_start(const char *address, int port,
 	struct metrics_http *h;
 	int fd, rc;
 
+	pthread_once(&mhd_once, mhd_load);
+	if (!mhd.start_daemon)
+		return mfs_error(-ENOENT, "metrics: cannot load %s: %s",
+				 MHD_SONAME, mhd.error);
 	fd = listen_on(address, port);
 	if (fd < 0)
 		return fd;
@@ -240,6 +296,6 @@ void metrics_http_stop(struct metrics_http *h)
 {
 	if (!h)
 		return;
-	MHD_stop_daemon(h->daemon);
+	mhd.stop_daemon(h->daemon);
 	free(h);
 }
