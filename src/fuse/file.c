@@ -123,10 +123,55 @@ static int open_vnode(struct mfs_fuse *f, struct catalog *c,
 	return rc;
 }
 
+/*
+ * Open files are kept on a list: the kernel does not send RELEASE for
+ * files still open when the file system goes away (an immediate shutdown,
+ * a forced unmount), and mfs_fuse_free closes those.
+ */
+static struct mfs_fuse_handle *handle_new(struct mfs_fuse *f,
+					  struct vfile *vf)
+{
+	struct mfs_fuse_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->vf = vf;
+	pthread_mutex_lock(&f->handles_lock);
+	h->next = f->handles;
+	if (f->handles)
+		f->handles->prev = h;
+	f->handles = h;
+	pthread_mutex_unlock(&f->handles_lock);
+	atomic_fetch_add(&f->open_handles, 1);
+	return h;
+}
+
+static void handle_close(struct mfs_fuse *f, struct mfs_fuse_handle *h)
+{
+	pthread_mutex_lock(&f->handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		f->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&f->handles_lock);
+	vfile_close(h->vf);
+	free(h);
+	atomic_fetch_sub(&f->open_handles, 1);
+}
+
+void mfs_fuse_close_handles(struct mfs_fuse *f)
+{
+	while (f->handles)
+		handle_close(f, f->handles);
+}
+
 void mfs_fuse_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fuse *f = mfs_fuse_of(req);
 	struct catalog_vnode v;
+	struct mfs_fuse_handle *h;
 	struct vfile *vf = NULL;
 	struct catalog *c;
 	bool fresh = false;
@@ -146,14 +191,16 @@ void mfs_fuse_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	mfs_fuse_reader_put(f, c);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
-	fi->fh = (uint64_t)(uintptr_t)vf;
+	h = handle_new(f, vf);
+	if (!h) {
+		vfile_close(vf);
+		return (void)fuse_reply_err(req, ENOMEM);
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = fresh;
 	fi->noflush = 1;
-	atomic_fetch_add(&f->open_handles, 1);
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		vfile_close(vf);	/* the caller was interrupted */
-		atomic_fetch_sub(&f->open_handles, 1);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_close(f, h);	/* the caller was interrupted */
 }
 
 /* Answer a read by copying, for origins without a file descriptor. */
@@ -176,7 +223,8 @@ static void read_copy(fuse_req_t req, const struct vfile *vf, size_t size,
 void mfs_fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
-	const struct vfile *vf = (const struct vfile *)(uintptr_t)fi->fh;
+	const struct vfile *vf =
+		((const struct mfs_fuse_handle *)(uintptr_t)fi->fh)->vf;
 	struct vfile_piece pieces[MFS_FUSE_MAX_PIECES];
 	struct {
 		struct fuse_bufvec vec;
@@ -228,7 +276,6 @@ void mfs_fuse_release(fuse_req_t req, fuse_ino_t ino,
 	struct mfs_fuse *f = mfs_fuse_of(req);
 
 	(void)ino;
-	vfile_close((struct vfile *)(uintptr_t)fi->fh);
-	atomic_fetch_sub(&f->open_handles, 1);
+	handle_close(f, (struct mfs_fuse_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }

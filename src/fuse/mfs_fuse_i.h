@@ -36,6 +36,8 @@ struct mfs_fuse {
 	gid_t gid;
 	pthread_t loop_thread;		/* runs mfs_fuse_loop: signalled to end it */
 
+	pthread_mutex_t handles_lock;
+	struct mfs_fuse_handle *handles;	/* open files (handles_lock) */
 	atomic_uint_fast64_t open_handles;
 	atomic_uint_fast64_t in_flight;	/* handlers running now */
 	atomic_bool draining;		/* graceful shutdown: no new opens */
@@ -52,6 +54,15 @@ static inline bool mfs_fuse_is_virt(fuse_ino_t ino)
 {
 	return ino >= MFS_FUSE_VIRT_BASE;
 }
+
+/* An open file: fi->fh points to one. */
+struct mfs_fuse_handle {
+	struct vfile *vf;
+	struct mfs_fuse_handle *prev, *next;
+};
+
+/* Close the files the kernel never released (at the end of the session). */
+void mfs_fuse_close_handles(struct mfs_fuse *f);
 
 /* The daemon state behind a request. */
 static inline struct mfs_fuse *mfs_fuse_of(fuse_req_t req)
