@@ -181,3 +181,21 @@ def mount_factory(tmp_path, output_checker):
 def mounted(mount_factory, library):
     """The session library mounted (first scan done)."""
     return mount_factory([library.root])
+
+
+@pytest.fixture
+def tmpfs_origin(tmp_path, library):
+    """The library on a file system of its own (a NAS, a USB disk), which
+    the test may unmount: needs root."""
+    origin = tmp_path / "nas"
+    origin.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
+                          str(origin)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {res.stderr.strip()}")
+    try:
+        shutil.copytree(library.root, origin, dirs_exist_ok=True)
+        yield origin
+    finally:
+        if os.path.ismount(origin):
+            subprocess.run(["umount", "-l", str(origin)])

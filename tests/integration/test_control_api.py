@@ -81,24 +81,6 @@ def live(mount_factory, origin_copy):
     return mount_factory([origin_copy])
 
 
-@pytest.fixture
-def tmpfs_origin(tmp_path, library):
-    """The library on a file system of its own that the test may unmount
-    (needs root)."""
-    origin = tmp_path / "nas"
-    origin.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
-                          str(origin)], capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {res.stderr.strip()}")
-    try:
-        shutil.copytree(library.root, origin, dirs_exist_ok=True)
-        yield origin
-    finally:
-        if os.path.ismount(origin):
-            subprocess.run(["umount", "-l", str(origin)])
-
-
 # ---- GetStatus -------------------------------------------------------------
 
 def test_get_status(mounted, api, pb):

@@ -498,24 +498,6 @@ def test_busy_origin_converges_to_fresh_scan(live, library, mount_factory):
             assert H.read_all(live.p(rel)) == H.read_all(fresh.p(rel)), rel
 
 
-@pytest.fixture
-def tmpfs_origin(tmp_path, library):
-    """The library on a file system of its own (a NAS, a USB disk), which
-    the test may unmount: needs root."""
-    origin = tmp_path / "nas"
-    origin.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
-                          str(origin)], capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {res.stderr.strip()}")
-    try:
-        shutil.copytree(library.root, origin, dirs_exist_ok=True)
-        yield origin
-    finally:
-        if os.path.ismount(origin):
-            subprocess.run(["umount", "-l", str(origin)])
-
-
 def test_origin_filesystem_unmounted_keeps_tree(mount_factory, tmpfs_origin,
                                                 library):
     """The origin's disk goes away and leaves its empty mount point folder:
