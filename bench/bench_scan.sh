@@ -102,27 +102,10 @@ echo
 echo "-- beets $(beet version 2>/dev/null | head -1 | awk '{print $3}') import -A -C -W -q, $NFB files (fresh library each run; median of $RUNS)"
 beets=() mb=()
 for r in $(seq "$RUNS"); do
-	export BEETSDIR=$RUN/beets
-	rm -rf "$BEETSDIR"
-	mkdir -p "$BEETSDIR"
-	cat >"$BEETSDIR/config.yaml" <<EOF
-directory: $BEETSDIR/music
-library: $BEETSDIR/library.db
-plugins: []
-import:
-    copy: no
-    move: no
-    write: no
-    autotag: no
-    quiet: yes
-    resume: no
-    incremental: no
-    log:
-EOF
+	beets_fresh "$RUN/beets"
 	warm_cache "$LIBB"
 	t0=$EPOCHREALTIME
-	beet import -A -C -W -q "$LIBB" >"$RUN/beets.log" 2>&1 ||
-		{ echo "beet import failed:"; tail -20 "$RUN/beets.log"; exit 1; } >&2
+	beets_import "$LIBB"
 	t1=$EPOCHREALTIME
 	got=$(beet ls 2>/dev/null | wc -l)
 	[ "$got" = "$NFB" ] || { echo "beets imported $got of $NFB files" >&2; exit 1; }

@@ -72,26 +72,10 @@ start_musicfs "$RUN/mnt" "$LIB" "$RUN/cache" "$RUN/scan.log"
 SDB=$RUN/cache/musicfs.db	# the daemon stays: musicfs search asks it
 echo "  $(grep -o 'scan of .* done in [0-9.]* s' "$RUN/scan.log" | tail -1)"
 
-export BEETSDIR=$RUN/beets
-mkdir -p "$BEETSDIR"
-cat >"$BEETSDIR/config.yaml" <<EOF
-directory: $BEETSDIR/music
-library: $BEETSDIR/library.db
-plugins: [fuzzy]
-import:
-    copy: no
-    move: no
-    write: no
-    autotag: no
-    quiet: yes
-    resume: no
-    incremental: no
-    log:
-EOF
+beets_fresh "$RUN/beets" fuzzy
 echo "-- beets $(beet version 2>/dev/null | head -1 | awk '{print $3}') import of $NB files"
 t0=$EPOCHREALTIME
-beet import -A -C -W -q "$LIB" >"$RUN/beets.log" 2>&1 ||
-	{ echo "beet import failed:"; tail -20 "$RUN/beets.log"; exit 1; } >&2
+beets_import "$LIB"
 echo "  $("$PY" -c "print('%.1f' % ($EPOCHREALTIME - $t0))") s, $(beet ls 2>/dev/null | wc -l) items"
 
 # names from the library's manifest: columns albumartist artist album year title

@@ -151,6 +151,34 @@ start_musicfs() {
 
 warm_cache() { find "$1" -type f -print0 | xargs -0 -r cat >/dev/null; }
 
+# beets_fresh DIR [PLUGINS]: export BEETSDIR=DIR, an empty beets library
+# there, configured to import tags only (no copy, no autotag, no writes)
+beets_fresh() {
+	export BEETSDIR=$1
+	rm -rf "$BEETSDIR"
+	mkdir -p "$BEETSDIR"
+	cat >"$BEETSDIR/config.yaml" <<EOF
+directory: $BEETSDIR/music
+library: $BEETSDIR/library.db
+plugins: [${2:-}]
+import:
+    copy: no
+    move: no
+    write: no
+    autotag: no
+    quiet: yes
+    resume: no
+    incremental: no
+    log:
+EOF
+}
+
+# beets_import DIR: import DIR into $BEETSDIR's library (exits on failure)
+beets_import() {
+	beet import -A -C -W -q "$1" >"$RUN/beets.log" 2>&1 ||
+		{ echo "beet import failed:"; tail -20 "$RUN/beets.log"; exit 1; } >&2
+}
+
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
 # machine / load report
