@@ -15,9 +15,11 @@ CACHE_DIR ?= $(CURDIR)/.musicfs-cache
 DEMO_DIR := $(CURDIR)/demo/library
 BUILD := build
 BUILD_ASAN := build-asan
+# make run builds without the tests, so it needs only the run packages
+BUILD_RUN := build-run
 
-.PHONY: all deps test-deps build build-asan run stop test test-unit \
-	test-asan demo clean
+.PHONY: all deps test-deps build build-asan build-run run stop test \
+	test-unit test-asan demo clean
 
 all: build
 
@@ -33,6 +35,12 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
+$(BUILD_RUN)/build.ninja:
+	meson setup $(BUILD_RUN) -Dtests=false
+
+build-run: deps $(BUILD_RUN)/build.ninja
+	ninja -C $(BUILD_RUN) musicfs
+
 $(BUILD_ASAN)/build.ninja:
 	CC=clang meson setup $(BUILD_ASAN) -Db_sanitize=address,undefined \
 		-Db_lundef=false
@@ -43,10 +51,10 @@ build-asan: test-deps $(BUILD_ASAN)/build.ninja
 demo: deps
 	@scripts/make-demo-library.sh $(DEMO_DIR)
 
-run: build $(if $(ORIGIN),,demo)
+run: build-run $(if $(ORIGIN),,demo)
 	@mkdir -p $(MOUNT)
 	@if mountpoint -q $(MOUNT); then fusermount3 -u $(MOUNT); fi
-	$(BUILD)/musicfs mount $(MOUNT) --origin $(if $(ORIGIN),$(ORIGIN),$(DEMO_DIR)) \
+	$(BUILD_RUN)/musicfs mount $(MOUNT) --origin $(if $(ORIGIN),$(ORIGIN),$(DEMO_DIR)) \
 		--cache-dir $(CACHE_DIR)
 	@sleep 1
 	@echo
