@@ -270,7 +270,7 @@ static int add_text(struct buf *text, sqlite3_stmt *st, int col,
 static int read_row(sqlite3_stmt *st, struct catalog_search_row *r,
 		    struct buf *text)
 {
-	uintptr_t off[3];
+	uintptr_t off[3] = { 0, 0, 0 };
 	int rc;
 
 	r->file = sqlite3_column_int64(st, 0);

@@ -1043,7 +1043,7 @@ static int define_array_table(struct parser *p, struct toml_value *t,
 {
 	struct key_part *part = &k->part[k->n - 1];
 	struct toml_entry *e = table_find(t, part->s, part->len);
-	struct toml_value *arr;
+	struct toml_value *arr = NULL;
 	struct toml_value *tab;
 	char name[256];
 	int rc;
@@ -1166,7 +1166,7 @@ out:
 static int parse_array(struct parser *p, unsigned depth,
 		       struct toml_value **out)
 {
-	struct toml_value *arr;
+	struct toml_value *arr = NULL;
 	struct toml_value *v;
 	char buf[16];
 	int rc;
@@ -1213,7 +1213,7 @@ fail:
 static int parse_inline_table(struct parser *p, unsigned depth,
 			      struct toml_value **out)
 {
-	struct toml_value *tab;
+	struct toml_value *tab = NULL;
 	char buf[16];
 	int rc;
 

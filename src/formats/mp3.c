@@ -164,7 +164,7 @@ static int mpeg_find(struct formats_ctx *ctx, uint64_t from, uint64_t end,
 /* Number of consecutive frames of one stream at p (at most want). */
 static unsigned mpeg_run(const uint8_t *p, size_t n, unsigned want)
 {
-	struct mpeg_header first;
+	struct mpeg_header first = { 0 };
 	struct mpeg_header h;
 	size_t at = 0;
 	unsigned count = 0;
