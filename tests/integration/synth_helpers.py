@@ -3,8 +3,10 @@
 They drive tests/tools/synth_tool (env MUSICFS_SYNTH_TOOL) and judge its
 output with ffmpeg, ffprobe, mutagen and `musicfs probe`; nothing mounts.
 """
+import json
 import os
 import shutil
+import zlib
 import subprocess
 from pathlib import Path
 
@@ -41,6 +43,28 @@ def synth(src, dst, args, expect_ok=True):
     if expect_ok:
         assert res.returncode == 0, res.stderr.decode(errors="replace")
     return res
+
+
+def probe(path, ok_codes=(0,)):
+    """`musicfs probe --json path`: the file's document."""
+    res = run([H.musicfs_bin(), "probe", "--json", path])
+    assert res.returncode in ok_codes, res.stderr
+    assert not H.BAD_OUTPUT.search(res.stderr.decode(errors="replace"))
+    return json.loads(res.stdout)[0]
+
+
+def check_probe(doc, tags, extra, picture, mime):
+    """What `musicfs probe` read back: the tags given (a subset), exactly
+    the extra tags, and the picture (its bytes, or None) with its MIME."""
+    for k, v in tags.items():
+        assert doc["tags"][k] == v, k
+    assert doc["extra"] == extra
+    if picture is None:
+        assert doc["picture"] is None
+    else:
+        assert doc["picture"]["length"] == len(picture)
+        assert doc["picture"]["crc32"] == zlib.crc32(picture)
+        assert doc["picture"]["mime"] == mime
 
 
 def audio_md5(path):
