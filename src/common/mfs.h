@@ -37,6 +37,31 @@
 #define MFS_UNUSED __attribute__((unused))
 #define MFS_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
+/*
+ * In an array of n elements of size bytes sorted by the uint64_t at byte
+ * offset key_off of each, the index of the last element whose key is <=
+ * key (0 when none is, and for n <= 1): which segment, page or range holds
+ * an offset.  Binary search.
+ */
+static inline size_t mfs_floor_index(const void *base, size_t n, size_t size,
+				     size_t key_off, uint64_t key)
+{
+	const char *p = base;
+	size_t lo = 0, hi = n;
+	uint64_t k;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		memcpy(&k, p + mid * size + key_off, sizeof(k));
+		if (k <= key)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 #include "common/banned.h"
 
 #endif

@@ -544,17 +544,8 @@ out:
 /* The old header page holding header packet byte pos (binary search). */
 static size_t synth_page_of(const struct ogg_synth *s, uint64_t pos)
 {
-	size_t lo = 0, hi = s->npages;
-
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s->pages[mid].pos <= pos)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+	return mfs_floor_index(s->pages, s->npages, sizeof(s->pages[0]),
+			       offsetof(struct ogg_hpage, pos), pos);
 }
 
 /* Copy len bytes at pos of the old header packets to dst. */

@@ -279,17 +279,8 @@ uint64_t vfile_size(const struct vfile *vf)
 /* Index of the segment holding virtual offset off (binary search). */
 static size_t find_segment(const struct vfile *vf, uint64_t off)
 {
-	size_t lo = 0, hi = vf->n_segs;
-
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (vf->segs[mid].vstart <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+	return mfs_floor_index(vf->segs, vf->n_segs, sizeof(vf->segs[0]),
+			       offsetof(struct vfile_seg, vstart), off);
 }
 
 int vfile_map(const struct vfile *vf, uint64_t off, size_t size,
@@ -416,17 +407,8 @@ static int ogg_pages(const struct vfile *vf, const struct vfile_seg *seg,
 /* Index of the page holding offset off of the segment (binary search). */
 static size_t page_at(const struct vfile_pages *pg, uint64_t off)
 {
-	size_t lo = 0, hi = pg->n;
-
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (pg->offsets[mid] <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+	return mfs_floor_index(pg->offsets, pg->n, sizeof(pg->offsets[0]), 0,
+			       off);
 }
 
 /* Read len bytes at offset off of a renumbered Ogg segment into dst. */
