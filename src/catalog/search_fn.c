@@ -567,7 +567,6 @@ static void fn_rank(const Fts5ExtensionApi *api, Fts5Context *fts,
 	const double b = 0.75;
 	double score = 0;
 	double norm;
-	int n_inst = 0;
 	int i;
 	int phrase;
 	int col;
@@ -583,12 +582,21 @@ static void fn_rank(const Fts5ExtensionApi *api, Fts5Context *fts,
 			return;
 		}
 	}
-	memset(q->freq, 0, (size_t)q->n_phrase * sizeof(double));
-	api->xInstCount(fts, &n_inst);
-	for (i = 0; i < n_inst; i++)
-		if (!api->xInst(fts, i, &phrase, &col, &off) &&
-		    col != YEAR_COLUMN && phrase < q->n_phrase)
-			q->freq[phrase] += 1;
+	/*
+	 * Walk each phrase's positions in this row: xInst would first build
+	 * FTS5's instance array of every phrase (half of the cost of a
+	 * query with 200,000 rows).
+	 */
+	for (phrase = 0; phrase < q->n_phrase; phrase++) {
+		Fts5PhraseIter it;
+
+		q->freq[phrase] = 0;
+		if (api->xPhraseFirst(fts, phrase, &it, &col, &off))
+			continue;
+		for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off))
+			if (col != YEAR_COLUMN)
+				q->freq[phrase] += 1;
+	}
 	norm = k1 * (1 - b + b * row_words(q, api, fts) / q->avgdl);
 	for (i = 0; i < q->n_phrase; i++)
 		if (q->freq[i] > 0)

@@ -659,6 +659,7 @@ static void test_ranking(void **state)
 {
 	struct fixture *fx = *state;
 	struct results r;
+	double score;
 	char *path;
 	int i;
 
@@ -668,6 +669,14 @@ static void test_ranking(void **state)
 	assert_int_equal(r.n, 2);
 	assert_string_equal(r.titles[0], "Master of Puppets");
 	assert_true(r.scores[0] > r.scores[1]);
+	/*
+	 * a column filter counts the matches in that column only: the title
+	 * track of Master of Puppets has the word in its title and album
+	 */
+	score = r.scores[0];
+	search(fx->db, "title:puppets", &r, NULL);
+	assert_int_equal(r.n, 1);
+	assert_true(r.scores[0] > 0 && r.scores[0] < score);
 	/* two terms in a row beat one; all scores positive and falling */
 	search(fx->db, "spades OR ace", &r, NULL);
 	assert_string_equal(r.titles[0], "Ace of Spades");
