@@ -61,8 +61,8 @@ struct cache_file {
 	uint64_t size;		/* of the whole origin file */
 	cache_fetch_fn fetch;	/* reads a missing window */
 	void *fetch_ctx;
-	/* the last complete window read (cache_read's, freed by
-	 * cache_file_release): sequential reads ask the index once a window */
+	/* the windows read complete (cache_read's, freed by
+	 * cache_file_release): the index is asked once a window */
 	struct cache_memo *memo;
 };
 
@@ -76,6 +76,27 @@ void cache_file_release(struct cache_file *cf);
  */
 ssize_t cache_read(struct cache *c, struct cache_file *cf, void *buf,
 		   size_t len, uint64_t off);
+
+/*
+ * The whole chunks a read was served from, verified with it: a caller
+ * serving a small read can hand the bytes around it to the kernel's page
+ * cache (FUSE notify_store), so that the next reads nearby need neither a
+ * request nor another verification of the same chunk.
+ */
+struct cache_around {
+	uint8_t *buf;		/* the caller's, cap bytes */
+	size_t cap;
+	uint64_t off;		/* out: the file offset of buf[0] */
+	size_t len;		/* out: bytes of whole chunks in buf (0: none) */
+	bool full;		/* cache_read_around's own */
+};
+
+/*
+ * cache_read, also copying the chunks it read (contiguous, as many as fit)
+ * into around.  Windows fetched from the origin are not copied.
+ */
+ssize_t cache_read_around(struct cache *c, struct cache_file *cf, void *buf,
+			  size_t len, uint64_t off, struct cache_around *around);
 
 struct cache_stats {
 	uint64_t hits;		/* windows served from chunk files */

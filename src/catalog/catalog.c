@@ -127,9 +127,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
 		"DELETE FROM spellings WHERE dir = ?1 AND count <= 0",
 	[STMT_SPELLING_TOP] = "SELECT name FROM spellings WHERE dir = ?1 "
 			      "ORDER BY count DESC, name LIMIT 1",
+	/* a window's chunks lie inside its CATALOG_WINDOW_BYTES of offsets: the bounds let
+	 * the primary key seek to them instead of scanning the whole file */
 	[STMT_WINDOW_CHUNKS] = "SELECT offset, length, hash FROM file_chunks "
-			       "WHERE file = ?1 AND win = ?2 AND stamp = ?3 "
-			       "ORDER BY offset",
+			       "WHERE file = ?1 AND offset >= ?2 * ?4 "
+			       "AND offset < (?2 + 1) * ?4 AND win = ?2 "
+			       "AND stamp = ?3 ORDER BY offset",
 	[STMT_CHUNK_PUT] = "INSERT INTO chunks (hash, size, last_access) "
 			   "VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO UPDATE "
 			   "SET last_access = excluded.last_access",

@@ -283,6 +283,9 @@ int catalog_spelling_add(struct catalog *c, int64_t dir, const char *spelling,
 /* ---- the chunk cache's index (chunks.c) ------------------------------ */
 
 #define CATALOG_HASH_LEN 32	/* SHA-256 */
+/* Files are chunked per window of this many bytes (cache.h's CACHE_WINDOW):
+ * window win holds the chunks at offsets [win * it, (win + 1) * it). */
+#define CATALOG_WINDOW_BYTES (4 << 20)
 
 /* Bytes [offset, offset + length) of a file are the chunk hash. */
 struct catalog_chunk_ref {

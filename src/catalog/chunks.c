@@ -24,6 +24,7 @@ int catalog_window_chunks(struct catalog *c, int64_t file, int64_t stamp,
 	sqlite3_bind_int64(st, 1, file);
 	sqlite3_bind_int64(st, 2, win);
 	sqlite3_bind_int64(st, 3, stamp);
+	sqlite3_bind_int64(st, 4, CATALOG_WINDOW_BYTES);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 2) != CATALOG_HASH_LEN)
 			continue;	/* not ours: never trust a short hash */

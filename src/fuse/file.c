@@ -14,6 +14,7 @@
 #include "fuse/mfs_fuse_i.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #define MFS_FUSE_MAX_PIECES 8
 
@@ -203,21 +204,108 @@ void mfs_fuse_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		handle_close(f, h);	/* the caller was interrupted */
 }
 
-/* Answer a read by copying, for origins without a file descriptor. */
-static void read_copy(fuse_req_t req, const struct vfile *vf, size_t size,
-		      off_t off)
+/* ---- pushing verified chunks to the page cache ----------------------- */
+
+/* An idle push buffer, or NULL when AROUND_SLOTS threads are pushing. */
+static uint8_t *around_take(struct mfs_fuse *f)
 {
+	uint8_t *b = NULL;
+	bool make = false;
+
+	pthread_mutex_lock(&f->around_lock);
+	if (f->around_n)
+		b = f->around_idle[--f->around_n];
+	else if (f->around_made < MFS_FUSE_AROUND_SLOTS)
+		make = true, f->around_made++;
+	pthread_mutex_unlock(&f->around_lock);
+	if (make && !(b = malloc(MFS_FUSE_AROUND_CAP))) {
+		pthread_mutex_lock(&f->around_lock);
+		f->around_made--;
+		pthread_mutex_unlock(&f->around_lock);
+	}
+	return b;
+}
+
+static void around_give(struct mfs_fuse *f, uint8_t *b)
+{
+	pthread_mutex_lock(&f->around_lock);
+	f->around_idle[f->around_n++] = b;
+	pthread_mutex_unlock(&f->around_lock);
+}
+
+void mfs_fuse_around_free(struct mfs_fuse *f)
+{
+	while (f->around_n)
+		free(f->around_idle[--f->around_n]);
+	f->around_made = 0;
+}
+
+static void push_range(struct mfs_fuse *f, fuse_ino_t ino,
+		       const struct vfile_around *a, uint64_t from, uint64_t to)
+{
+	struct fuse_bufvec v = FUSE_BUFVEC_INIT(0);
+
+	if (to <= from)
+		return;
+	v.buf[0].mem = (void *)(a->data + (from - a->off));
+	v.buf[0].size = (size_t)(to - from);
+	fuse_lowlevel_notify_store(f->se, ino, (off_t)from, &v, 0);
+}
+
+/*
+ * Give the kernel the whole pages of a->data that the reply [off, off +
+ * n) did not cover.  A random 4 KiB read verifies a whole chunk (64 KiB
+ * on average); pushed, its other pages are served by the page cache
+ * instead of a request and a second verification each.  Called after the
+ * reply: the kernel holds the replied pages locked until then.
+ */
+static void push_around(struct mfs_fuse *f, fuse_ino_t ino,
+			const struct vfile *vf, const struct vfile_around *a,
+			uint64_t off, size_t n)
+{
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t start = (a->off + page - 1) / page * page;
+	uint64_t end = a->off + a->len;
+
+	/* a partial last page is whole only at the end of the file */
+	if (end != vfile_size(vf))
+		end = end / page * page;
+	push_range(f, ino, a, start, MFS_MIN(end, off / page * page));
+	push_range(f, ino, a, MFS_MAX(start, (off + n + page - 1) / page * page),
+		   end);
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+/* Answer a read by copying, for origins without a file descriptor. */
+static void read_copy(fuse_req_t req, fuse_ino_t ino, const struct vfile *vf,
+		      size_t size, off_t off)
+{
+	struct mfs_fuse *f = mfs_fuse_of(req);
 	char *buf = malloc(size ? size : 1);
+	struct vfile_around a = { 0 };
 	ssize_t n;
 
 	if (!buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	n = vfile_read(vf, buf, size, (uint64_t)off);
+	if (size <= MFS_FUSE_AROUND_READ_MAX)
+		a.buf = around_take(f);
+	if (a.buf) {
+		a.cap = MFS_FUSE_AROUND_CAP;
+		n = vfile_read_around(vf, buf, size, (uint64_t)off, &a);
+	} else {
+		n = vfile_read(vf, buf, size, (uint64_t)off);
+	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+	if (a.buf) {
+		if (n > 0 && a.len)
+			push_around(f, ino, vf, &a, (uint64_t)off, (size_t)n);
+		around_give(f, a.buf);
+	}
 }
 
 void mfs_fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -233,7 +321,6 @@ void mfs_fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t n, i, total;
 	int rc;
 
-	(void)ino;
 	rc = vfile_map(vf, (uint64_t)off, size, pieces, MFS_FUSE_MAX_PIECES, &n);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
@@ -248,10 +335,10 @@ void mfs_fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 * is still returning (harmless, the kernel has the bytes,
 		 * but ASan checks the iovec after the call and reports it) */
 		if (pieces[i].mem || pieces[i].fd < 0)
-			return read_copy(req, vf, size, off);
+			return read_copy(req, ino, vf, size, off);
 	}
 	if (total < MFS_MIN((uint64_t)size, vfile_size(vf) - (uint64_t)off))
-		return read_copy(req, vf, size, off);
+		return read_copy(req, ino, vf, size, off);
 	memset(&bufs, 0, sizeof(bufs));
 	bufs.vec.count = n;
 	for (i = 0; i < n; i++) {

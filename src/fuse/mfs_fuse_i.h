@@ -17,6 +17,17 @@
 #define MFS_FUSE_POOL_MAX 64
 
 /*
+ * Pushing verified chunks to the page cache (file.c): for reads up to
+ * AROUND_READ_MAX (larger ones are the kernel's read-ahead, which asks
+ * for the next bytes itself), from at most AROUND_SLOTS threads at once
+ * (each may wait for page locks of reads in flight, whose replies need
+ * free workers), through buffers of AROUND_CAP bytes.
+ */
+#define MFS_FUSE_AROUND_READ_MAX (128u << 10)
+#define MFS_FUSE_AROUND_SLOTS 4
+#define MFS_FUSE_AROUND_CAP (640u << 10)
+
+/*
  * Inode numbers from here up are virtual nodes (virt.c): /.search, search
  * and collection folders and their symlinks.  Catalog vnodes are numbered
  * from 1 by AUTOINCREMENT and never come near (virt.c assumes < 2^40).
@@ -48,7 +59,16 @@ struct mfs_fuse {
 	size_t pool_n;
 
 	struct mfs_fuse_virt *virt;	/* search folders (virt.c) */
+
+	pthread_mutex_t around_lock;
+	/* protected by around_lock: idle buffers of file.c's pushes */
+	uint8_t *around_idle[MFS_FUSE_AROUND_SLOTS];
+	size_t around_n;	/* idle ones */
+	size_t around_made;	/* allocated (idle or in use) */
 };
+
+/* Free the buffers of the pushes (at the end of the session). */
+void mfs_fuse_around_free(struct mfs_fuse *f);
 
 static inline bool mfs_fuse_is_virt(fuse_ino_t ino)
 {

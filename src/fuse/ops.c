@@ -472,6 +472,7 @@ int mfs_fuse_new(const struct mfs_fuse_config *cfg, struct mfs_fuse **out)
 	real = realpath(cfg->mountpoint, NULL);
 	pthread_mutex_init(&f->pool_lock, NULL);
 	pthread_mutex_init(&f->handles_lock, NULL);
+	pthread_mutex_init(&f->around_lock, NULL);
 	f->cfg = *cfg;
 	f->uid = getuid();
 	f->gid = getgid();
@@ -588,6 +589,8 @@ void mfs_fuse_free(struct mfs_fuse *f)
 		catalog_close(&f->pool[i]);
 	mfs_fuse_virt_free(f);
 	mfs_fuse_close_handles(f);
+	mfs_fuse_around_free(f);
+	pthread_mutex_destroy(&f->around_lock);
 	pthread_mutex_destroy(&f->handles_lock);
 	pthread_mutex_destroy(&f->pool_lock);
 	free(f->mountpoint);

@@ -489,6 +489,40 @@ ssize_t vfile_read(const struct vfile *vf, void *buf, size_t size,
 	return (ssize_t)done;
 }
 
+ssize_t vfile_read_around(const struct vfile *vf, void *buf, size_t size,
+			  uint64_t off, struct vfile_around *a)
+{
+	struct cache_around ca = { .buf = a->buf, .cap = a->cap };
+	const struct vfile_seg *seg;
+	struct vfile_piece piece;
+	uint64_t lo, hi;
+	ssize_t got;
+	size_t n;
+	int rc;
+
+	a->len = 0;
+	rc = vfile_map(vf, off, size, &piece, 1, &n);
+	if (rc)
+		return rc;
+	seg = n ? piece.seg : NULL;
+	if (!seg || seg->kind != VFILE_SEG_CACHED ||
+	    piece.len < MFS_MIN((uint64_t)size, vf->size - off))
+		return vfile_read(vf, buf, size, off);
+	got = cache_read_around(vf->cached->cache, &vf->cached->cf, buf,
+				piece.len, piece.pos, &ca);
+	if (got < 0 || !ca.len)
+		return got;
+	/* the chunks, in origin offsets, cut to the segment */
+	lo = MFS_MAX(ca.off, seg->src);
+	hi = MFS_MIN(ca.off + ca.len, seg->src + seg->len);
+	if (hi > lo) {
+		a->data = a->buf + (lo - ca.off);
+		a->off = seg->vstart + (lo - seg->src);
+		a->len = (size_t)(hi - lo);
+	}
+	return got;
+}
+
 void vfile_close(struct vfile *vf)
 {
 	size_t i;

@@ -104,6 +104,22 @@ int vfile_map(const struct vfile *vf, uint64_t off, size_t size,
 ssize_t vfile_read(const struct vfile *vf, void *buf, size_t size,
 		   uint64_t off);
 
+/* Bytes of the file around a read that were verified with it. */
+struct vfile_around {
+	uint8_t *buf;		/* the caller's, cap bytes */
+	size_t cap;
+	const uint8_t *data;	/* out: inside buf */
+	uint64_t off;		/* out: the offset of data in the file */
+	size_t len;		/* out: 0 if there is nothing around */
+};
+
+/*
+ * vfile_read, and when the range is served from chunks of the cache, the
+ * whole chunks it read, as file bytes (see cache_read_around).
+ */
+ssize_t vfile_read_around(const struct vfile *vf, void *buf, size_t size,
+			  uint64_t off, struct vfile_around *a);
+
 /* Release; NULL accepted. */
 void vfile_close(struct vfile *vf);
 

@@ -21,6 +21,7 @@ import errno
 import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -446,6 +447,81 @@ def test_reads_equal_origin_cold_then_warm(mount_factory, cache_origin,
                       ("musicfs_cache_evicted_bytes_total", "evicted_bytes"),
                       ("musicfs_cache_bad_chunks_total", "bad_chunks")):
         assert metrics_value(text, name) == s2[key], (name, text)
+
+
+# ---- 1b. small random reads ---------------------------------------------------------
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_pages(path):
+    """Pages of path in the kernel's page cache (util-linux fincore)."""
+    out = subprocess.run(["fincore", "--raw", "--noheadings", "--output",
+                          "PAGES", str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+def expected_bytes(o, rel):
+    """The bytes of mount file rel (None if more than one origin file
+    may be behind it)."""
+    e = o.expected[rel]
+    if e.kind == "cover":
+        return (o.images / e.image).read_bytes()
+    if len(e.origins) != 1:
+        return None
+    return (o.root / next(iter(e.origins))).read_bytes()
+
+
+def random_reads(path, want, offsets, size=4096):
+    """pread size bytes at each offset of path with read-ahead off (each
+    read reaches the daemon as a request of its own unless its page is
+    cached) and compare them with want (the file's bytes)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        for off in offsets:
+            got = os.pread(fd, size, off)
+            assert got == want[off:off + size], f"{path} at {off}"
+    finally:
+        os.close(fd)
+
+
+def test_small_random_reads_push_verified_chunks(mount_factory, cache_origin,
+                                                 run_musicfs, tmp_path):
+    """A small read served from the cache hands the whole chunks it
+    verified to the page cache (notify_store): the pages around it are
+    resident after one request, and every byte read later, from those
+    pages or from the daemon, is the origin's.  Covers are ranges inside
+    their tracks: their pages are at other offsets than the track's."""
+    o = cache_origin
+    m = cached_mount(mount_factory, [o], tmp_path)
+    paths = o.file_paths()
+    check_reads(m, o, paths)                    # fill the cache
+    settle(run_musicfs, m)
+    big = o.path_of(BIG[0].rel)
+    want = (o.root / BIG[0].rel).read_bytes()
+
+    drop_caches()
+    assert resident_pages(m.p(big)) == 0
+    # the middle of the second window: its chunk is a full one, >= 16 KiB
+    mid = WINDOW + WINDOW // 2 + 3 * PAGE
+    random_reads(m.p(big), want, [mid])
+    pushed = resident_pages(m.p(big))
+    assert CHUNK_MIN // PAGE - 1 <= pushed <= 2 * (256 << 10) // PAGE, pushed
+
+    # every file, read in small pieces at random, then whole from the pages
+    drop_caches()
+    rng = random.Random(7)
+    for rel in paths:
+        want = expected_bytes(o, rel)
+        if want is None:
+            continue                    # two origin files share the path
+        offs = [rng.randrange(0, max(1, len(want) - 4096)) for _ in range(48)]
+        random_reads(m.p(rel), want, offs)
+    check_reads(m, o, paths)
+    s = stats(run_musicfs, m)
+    assert s["bad_chunks"] == 0, s
 
 
 # ---- 2. a second copy of an album --------------------------------------------------
