@@ -12,6 +12,8 @@
  *           what reading costs (not part of the other modes)
  *   cdc     cache_chunk_window (FastCDC boundaries only)
  *   sha     SHA-256 of consecutive 64 KiB pieces (hashing alone)
+ *   shamany the same through cache_sha256_many, a window's pieces at once
+ *           (two lanes of SHA-NI; --openssl: OpenSSL one by one)
  *   cdcsha  FastCDC, then SHA-256 of every chunk (the chunking bar)
  *   store   cache_chunk_and_store into CACHE_DIR: cut, hash, write every
  *           chunk file (the whole store path)
@@ -96,6 +98,31 @@ static void stored(void *ctx, size_t off, size_t len, const uint8_t *hash,
 	r->fresh += was_new;
 }
 
+/* shamany: the 64 KiB pieces of a window in one cache_sha256_many call,
+ * as the read path verifies the chunks of a request. */
+static int sha_many(struct run *r, const uint8_t *win, size_t len)
+{
+	enum { MAX = CACHE_WINDOW / CACHE_CHUNK_AVG };
+	const uint8_t *data[MAX];
+	size_t lens[MAX], n = 0, off;
+	uint8_t (*h)[CACHE_HASH_LEN] = malloc(MAX * CACHE_HASH_LEN);
+
+	if (!h)
+		return 1;
+	for (off = 0; off < len && n < MAX; off += CACHE_CHUNK_AVG, n++) {
+		data[n] = win + off;
+		lens[n] = MFS_MIN(len - off, (size_t)CACHE_CHUNK_AVG);
+	}
+	if (cache_sha256_many(data, lens, n, h)) {
+		free(h);
+		return 1;
+	}
+	r->sink ^= n ? h[n - 1][0] : 0;
+	r->chunks += n;
+	free(h);
+	return 0;
+}
+
 static int do_window(struct run *r, const uint8_t *win, size_t len)
 {
 	struct cdcsha c = { r, win };
@@ -110,6 +137,8 @@ static int do_window(struct run *r, const uint8_t *win, size_t len)
 		return cache_chunk_and_store(r->st, win, len, stored, r) != 0;
 	if (!strcmp(r->mode, "put"))
 		return cache_chunk_window(win, len, put_chunk, &c) < 0;
+	if (!strcmp(r->mode, "shamany"))
+		return sha_many(r, win, len);
 	if (!strcmp(r->mode, "sha")) {
 		for (off = 0; off < len; off += CACHE_CHUNK_AVG) {
 			if (cache_sha256(win + off, MFS_MIN(len - off,
@@ -187,8 +216,8 @@ static int64_t run_windows(struct run *r, const uint8_t *p, size_t size)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: bench_cache read|cdc|sha|cdcsha|store|put "
-			"FILE [CACHE_DIR] [--scalar]\n");
+	fprintf(stderr, "usage: bench_cache read|cdc|sha|shamany|cdcsha|store|"
+			"put FILE [CACHE_DIR] [--scalar|--openssl]\n");
 	return 2;
 }
 
@@ -207,6 +236,8 @@ int main(int argc, char **argv)
 	for (i = 3; i < argc; i++)
 		if (!strcmp(argv[i], "--scalar"))
 			cache_cdc_force_scalar(true);
+		else if (!strcmp(argv[i], "--openssl"))
+			cache_sha256_ni_disable();
 	if ((!strcmp(r.mode, "store") || !strcmp(r.mode, "put")) &&
 	    (argc < 4 || cache_store_open(argv[3], &r.st)))
 		return usage();

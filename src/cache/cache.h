@@ -105,6 +105,31 @@ void cache_cdc_force_scalar(bool scalar);
  */
 int cache_sha256(const void *data, size_t len, uint8_t out[CACHE_HASH_LEN]);
 
+/*
+ * out[i] = SHA-256(data[i][0, len[i])) for i < n (sha256_ni.c): two
+ * buffers at a time on one core with the SHA-NI instructions when the CPU
+ * has them (1.7x the rate of one stream), else cache_sha256 for each.
+ * 0, or cache_sha256's error.
+ */
+int cache_sha256_many(const uint8_t *const *data, const size_t *len, size_t n,
+		      uint8_t (*out)[CACHE_HASH_LEN]);
+
+/* Whether cache_sha256_many uses SHA-NI; disable: OpenSSL from now on
+ * (tests and benchmarks compare the two). */
+bool cache_sha256_ni_available(void);
+void cache_sha256_ni_disable(void);
+
+/*
+ * The checksum a chunk is checked against when read (hash.c): XXH3-128 of
+ * data[0, len) in its canonical (big-endian) bytes.  Recorded when the
+ * chunk is stored, from the bytes its SHA-256 name was computed from, so
+ * a chunk file that matches it holds what its name says unless someone
+ * forged it on purpose, and whoever can write chunk files can also write
+ * the catalog they are recorded in.
+ */
+#define CACHE_SUM_LEN 16
+void cache_sum(const void *data, size_t len, uint8_t out[CACHE_SUM_LEN]);
+
 /* 64 lowercase hex digits and a NUL into hex. */
 void cache_hash_to_hex(const uint8_t hash[CACHE_HASH_LEN],
 		       char hex[CACHE_HEX_LEN + 1]);
@@ -156,6 +181,25 @@ int cache_store_put(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
  */
 int cache_store_get(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
 		    void *buf, size_t len);
+
+/* One chunk of cache_store_get_many. */
+struct cache_get {
+	const uint8_t *hash;	/* its name */
+	const uint8_t *sum;	/* its checksum (cache_sum), or NULL: the
+				 * content is checked against the name */
+	uint8_t *buf;		/* where its len bytes go */
+	size_t len;
+	int rc;			/* out: what cache_store_get would return */
+};
+
+/*
+ * cache_store_get for each of g[0, n), each checked against its sum when
+ * it has one, the others against their names together (cache_sha256_many:
+ * two chunks at a time per core).  0 if every chunk
+ * was read and is good, else the first chunk's error.
+ */
+int cache_store_get_many(struct cache_store *st, struct cache_get *g,
+			 size_t n);
 
 /*
  * Is there a chunk file named hash of len bytes (not verified)?  1, 0, or

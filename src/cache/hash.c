@@ -20,6 +20,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <xxhash.h>
 
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 static EVP_MD *sha256_md;	/* written once under sha256_once */
@@ -42,6 +43,14 @@ int cache_sha256(const void *data, size_t len, uint8_t out[CACHE_HASH_LEN])
 	    n != CACHE_HASH_LEN)
 		return -EIO;
 	return 0;
+}
+
+void cache_sum(const void *data, size_t len, uint8_t out[CACHE_SUM_LEN])
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
+	memcpy(out, c.digest, CACHE_SUM_LEN);
 }
 
 void cache_hash_to_hex(const uint8_t hash[CACHE_HASH_LEN],

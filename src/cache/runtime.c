@@ -71,7 +71,10 @@ static void make_chunk_buf_key(void)
 	pthread_key_create(&chunk_buf_key, free);
 }
 
-/* A buffer of CACHE_CHUNK_MAX bytes per thread (FUSE workers live long). */
+/*
+ * Two chunks of CACHE_CHUNK_MAX bytes per thread (FUSE workers live long):
+ * the chunks that stick out of either end of a read.
+ */
 static uint8_t *chunk_buf(void)
 {
 	uint8_t *b;
@@ -79,7 +82,7 @@ static uint8_t *chunk_buf(void)
 	pthread_once(&chunk_buf_once, make_chunk_buf_key);
 	b = pthread_getspecific(chunk_buf_key);
 	if (!b) {
-		b = malloc(CACHE_CHUNK_MAX);
+		b = malloc(2 * CACHE_CHUNK_MAX);
 		if (b)
 			pthread_setspecific(chunk_buf_key, b);
 	}
@@ -350,18 +353,76 @@ static void around_add(struct cache_around *a, const uint8_t *chunk,
 	a->len += len;
 }
 
+/* The chunks of one window a read needs, verified together. */
+#define SERVE_BATCH 64
+
+/*
+ * Read chunks refs[0, k) (overlapping [pos, end)) and check their names
+ * together: a chunk inside the range is read where it goes, the first and
+ * the last, which stick out of it, into the two halves of the thread's
+ * buffer.  Then copy what is not in place yet.  -EBADMSG or -ENOENT if a
+ * chunk is bad or gone (noted for the writer to forget; the caller
+ * refetches the window over whatever was written).
+ */
+static int serve_batch(struct cache *c, const struct catalog_chunk_ref *refs,
+		       size_t k, uint8_t *out, uint64_t pos, uint64_t end,
+		       uint8_t *buf, struct cache_around *around)
+{
+	struct cache_get g[SERVE_BATCH];
+	bool inside[SERVE_BATCH];
+	uint64_t cstart, cend, from, to;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < k; i++) {
+		cstart = (uint64_t)refs[i].offset;
+		cend = cstart + (uint64_t)refs[i].length;
+		g[i].hash = refs[i].hash;
+		g[i].sum = refs[i].has_sum && !c->cfg.verify_sha256
+				   ? refs[i].sum : NULL;
+		g[i].len = (size_t)refs[i].length;
+		inside[i] = cstart >= pos && cend <= end;
+		if (inside[i])
+			g[i].buf = out + (cstart - pos);
+		else
+			g[i].buf = cstart < pos ? buf : buf + CACHE_CHUNK_MAX;
+	}
+	rc = cache_store_get_many(c->store, g, k);
+	for (i = 0; rc && i < k; i++) {
+		if (g[i].rc == -EBADMSG || g[i].rc == -ENOENT) {
+			mfs_log(MFS_LOG_WARN, "cached chunk %s: refetching its "
+					      "window", g[i].rc == -EBADMSG ?
+						"corrupt" : "missing");
+			note_bad(c, refs[i].hash, g[i].rc == -EBADMSG);
+		}
+	}
+	if (rc)
+		return rc;
+	for (i = 0; i < k; i++) {
+		cstart = (uint64_t)refs[i].offset;
+		cend = cstart + (uint64_t)refs[i].length;
+		from = MFS_MAX(pos, cstart);
+		to = MFS_MIN(end, cend);
+		if (!inside[i])
+			memcpy(out + (from - pos), g[i].buf + (from - cstart),
+			       to - from);
+		around_add(around, g[i].buf, cstart, g[i].len);
+		note_touch(c, refs[i].hash);
+	}
+	return 0;
+}
+
 /*
  * Copy [pos, pos + n) (file offsets inside the window) out of its chunk
- * files.  -EBADMSG or -ENOENT if a chunk is bad or gone (it is noted for
- * the writer to forget, and the caller refetches the window).
+ * files, verified: the first error of serve_batch.
  */
 static int serve_from_chunks(struct cache *c, const struct window_refs *w,
 			     uint8_t *out, uint64_t pos, size_t n,
 			     struct cache_around *around)
 {
 	uint8_t *buf = chunk_buf();
-	uint64_t end = pos + n, cstart, cend, from, to;
-	size_t i;
+	uint64_t end = pos + n, cstart, cend;
+	size_t i, first = 0, k = 0;
 	int rc;
 
 	if (!buf)
@@ -369,31 +430,28 @@ static int serve_from_chunks(struct cache *c, const struct window_refs *w,
 	for (i = 0; i < w->n; i++) {
 		cstart = (uint64_t)w->refs[i].offset;
 		cend = cstart + (uint64_t)w->refs[i].length;
-		if (cend <= pos || cstart >= end)
+		if (cend <= pos)
 			continue;
-		rc = cache_store_get(c->store, w->refs[i].hash, buf,
-				     (size_t)w->refs[i].length);
-		if (rc) {
-			if (rc == -EBADMSG || rc == -ENOENT) {
-				mfs_log(MFS_LOG_WARN, "cached chunk %s: "
-						      "refetching its window",
-					rc == -EBADMSG ? "corrupt" : "missing");
-				note_bad(c, w->refs[i].hash, rc == -EBADMSG);
-			}
+		if (cstart >= end)
+			break;
+		if (!k)
+			first = i;
+		if (++k < SERVE_BATCH)
+			continue;
+		rc = serve_batch(c, w->refs + first, k, out, pos, end, buf,
+				 around);
+		if (rc)
 			return rc;
-		}
-		from = MFS_MAX(pos, cstart);
-		to = MFS_MIN(end, cend);
-		memcpy(out + (from - pos), buf + (from - cstart), to - from);
-		around_add(around, buf, cstart, (size_t)(cend - cstart));
-		note_touch(c, w->refs[i].hash);
+		k = 0;
 	}
-	return 0;
+	return k ? serve_batch(c, w->refs + first, k, out, pos, end, buf,
+			       around) : 0;
 }
 
 /* ---- misses ----------------------------------------------------------- */
 
 struct chunking {
+	const uint8_t *data;	/* the window */
 	uint64_t wstart;
 	struct pending_window *pw;
 	size_t cap;
@@ -411,6 +469,9 @@ static void on_chunk(void *ctx, size_t off, size_t len, const uint8_t *hash,
 	pw->refs[pw->n].offset = (int64_t)(k->wstart + off);
 	pw->refs[pw->n].length = (int64_t)len;
 	memcpy(pw->refs[pw->n].hash, hash, CATALOG_HASH_LEN);
+	/* the checksum reads are checked against, from the bytes hashed */
+	cache_sum(k->data + off, len, pw->refs[pw->n].sum);
+	pw->refs[pw->n].has_sum = true;
 	pw->fresh[pw->n] = was_new;
 	if (was_new)
 		k->new_bytes += (int64_t)len;
@@ -431,7 +492,8 @@ static int store_window(struct cache *c, const struct cache_file *cf,
 			int64_t win, uint64_t wstart, const uint8_t *data,
 			size_t len)
 {
-	struct chunking k = { .wstart = wstart, .cap = CACHE_WINDOW_REFS };
+	struct chunking k = { .data = data, .wstart = wstart,
+			      .cap = CACHE_WINDOW_REFS };
 	int rc;
 
 	k.pw = calloc(1, sizeof(*k.pw));
@@ -627,6 +689,8 @@ static int write_window(struct catalog *w, const struct pending_window *p,
 			*added += p->refs[i].length;
 		if (!rc)
 			rc = catalog_chunk_put(w, p->refs[i].hash,
+					       p->refs[i].has_sum
+						       ? p->refs[i].sum : NULL,
 					       p->refs[i].length, now);
 		if (!rc)
 			rc = catalog_file_chunk_put(w, p->file, p->stamp, p->win,

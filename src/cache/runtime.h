@@ -10,7 +10,8 @@
  *
  * The read path: a range of a file is cut into 4 MiB windows.  A window
  * whose chunks are all recorded is served from the chunk files (each one
- * verified against its hash as it is read); a window with a missing or
+ * checked as it is read against the checksum recorded with it, or its
+ * SHA-256 name: cache_config.verify_sha256); a window with a missing or
  * bad chunk is fetched whole from the origin, chunked, stored, recorded
  * (in memory at once, in the catalog by the writer task within ~100 ms),
  * and served from the fetched bytes.  Identical bytes anywhere are one
@@ -36,6 +37,8 @@ struct cache_config {
 	const char *cache_dir;	/* chunks/ goes there */
 	const char *db_path;	/* the catalog */
 	uint64_t budget_bytes;	/* content_cache_gb; 0: no limit */
+	bool verify_sha256;	/* check chunks read against their names,
+				 * not their checksums (cache_sum) */
 };
 
 int cache_open(const struct cache_config *cfg, struct event_bus *bus,

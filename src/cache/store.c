@@ -361,64 +361,123 @@ static ssize_t read_all(int fd, uint8_t *p, size_t len)
 	return (ssize_t)got;
 }
 
+/* Which file a name pointed at when it was read. */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+};
+
 /*
  * Remove a chunk file that failed its check, unless the name now points at
  * another file (a put replaced it meanwhile).  Returns -EBADMSG.
  */
-static int drop_bad(struct cache_store *st, const char *rel, int fd,
-		    const char *why)
+static int drop_bad(struct cache_store *st, const char *rel,
+		    struct file_id had, const char *why)
 {
-	struct stat have, named;
+	struct stat named;
 
-	if (!fstat(fd, &have) &&
-	    !fstatat(st->dirfd, rel, &named, AT_SYMLINK_NOFOLLOW) &&
-	    have.st_ino == named.st_ino && have.st_dev == named.st_dev)
+	if (!fstatat(st->dirfd, rel, &named, AT_SYMLINK_NOFOLLOW) &&
+	    had.ino == named.st_ino && had.dev == named.st_dev)
 		unlinkat(st->dirfd, rel, 0);
 	mfs_log(MFS_LOG_WARN, "chunk file '%s/%s' is corrupt (%s): removed",
 		st->root, rel, why);
 	return -EBADMSG;
 }
 
-/* Read exactly len bytes of an open chunk file and check them. */
-static int read_and_check(struct cache_store *st, const char *rel, int fd,
-			  const uint8_t hash[CACHE_HASH_LEN], uint8_t *buf,
-			  size_t len)
+/* Read chunk file rel, which must be exactly len bytes, into buf. */
+static int read_chunk(struct cache_store *st, const char *rel, uint8_t *buf,
+		      size_t len, struct file_id *id)
 {
-	uint8_t got[CACHE_HASH_LEN];
 	struct stat sb;
 	ssize_t n;
-	int rc;
+	int fd, rc = 0;
 
-	if (fstat(fd, &sb))
-		return -errno;
-	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != len)
-		return drop_bad(st, rel, fd, "wrong size");
+	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ELOOP ? -EBADMSG : -errno;
+	if (fstat(fd, &sb)) {
+		rc = -errno;
+		goto out;
+	}
+	id->dev = sb.st_dev;
+	id->ino = sb.st_ino;
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != len) {
+		rc = drop_bad(st, rel, *id, "wrong size");
+		goto out;
+	}
 	n = read_all(fd, buf, len);
 	if (n < 0)
-		return (int)n;
-	if ((size_t)n != len)
-		return drop_bad(st, rel, fd, "short");
-	rc = cache_sha256(buf, len, got);
-	if (rc)
-		return rc;
-	if (memcmp(got, hash, CACHE_HASH_LEN))
-		return drop_bad(st, rel, fd, "content does not match its name");
-	return 0;
+		rc = (int)n;
+	else if ((size_t)n != len)
+		rc = drop_bad(st, rel, *id, "short");
+out:
+	close(fd);
+	return rc;
+}
+
+/* The chunks of one cache_sha256_many call. */
+#define GET_BATCH 64
+
+/* Read g[0, n) (n <= GET_BATCH), then check all their names at once. */
+static int get_batch(struct cache_store *st, struct cache_get *g, size_t n)
+{
+	char rel[GET_BATCH][STORE_REL_LEN];
+	struct file_id id[GET_BATCH];
+	const uint8_t *data[GET_BATCH];
+	size_t len[GET_BATCH], which[GET_BATCH], k = 0, i;
+	uint8_t got[GET_BATCH][CACHE_HASH_LEN];
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		store_chunk_rel(g[i].hash, rel[i]);
+		g[i].rc = read_chunk(st, rel[i], g[i].buf, g[i].len, &id[i]);
+		if (!g[i].rc && g[i].sum) {
+			cache_sum(g[i].buf, g[i].len, got[0]);
+			if (memcmp(got[0], g[i].sum, CACHE_SUM_LEN))
+				g[i].rc = drop_bad(st, rel[i], id[i],
+						   "content does not match its "
+						   "checksum");
+		} else if (!g[i].rc) {
+			data[k] = g[i].buf;
+			len[k] = g[i].len;
+			which[k++] = i;
+		}
+	}
+	if (k && cache_sha256_many(data, len, k, got)) {
+		for (i = 0; i < k; i++)
+			g[which[i]].rc = -EIO;
+		k = 0;
+	}
+	for (i = 0; i < k; i++)
+		if (memcmp(got[i], g[which[i]].hash, CACHE_HASH_LEN))
+			g[which[i]].rc = drop_bad(st, rel[which[i]], id[which[i]],
+						  "content does not match its "
+						  "name");
+	for (i = 0; i < n && !rc; i++)
+		rc = g[i].rc;
+	return rc;
+}
+
+int cache_store_get_many(struct cache_store *st, struct cache_get *g,
+			 size_t n)
+{
+	size_t i;
+	int rc = 0, r;
+
+	for (i = 0; i < n; i += GET_BATCH) {
+		r = get_batch(st, g + i, MFS_MIN(n - i, (size_t)GET_BATCH));
+		if (!rc)
+			rc = r;
+	}
+	return rc;
 }
 
 int cache_store_get(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
 		    void *buf, size_t len)
 {
-	char rel[STORE_REL_LEN];
-	int fd, rc;
+	struct cache_get g = { .hash = hash, .buf = buf, .len = len };
 
-	store_chunk_rel(hash, rel);
-	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ELOOP ? -EBADMSG : -errno;
-	rc = read_and_check(st, rel, fd, hash, buf, len);
-	close(fd);
-	return rc;
+	return cache_store_get_many(st, &g, 1);
 }
 
 int cache_store_delete(struct cache_store *st,

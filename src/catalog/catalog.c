@@ -129,13 +129,16 @@ static const char *const stmt_sql[STMT_COUNT] = {
 			      "ORDER BY count DESC, name LIMIT 1",
 	/* a window's chunks lie inside its CATALOG_WINDOW_BYTES of offsets: the bounds let
 	 * the primary key seek to them instead of scanning the whole file */
-	[STMT_WINDOW_CHUNKS] = "SELECT offset, length, hash FROM file_chunks "
-			       "WHERE file = ?1 AND offset >= ?2 * ?4 "
-			       "AND offset < (?2 + 1) * ?4 AND win = ?2 "
-			       "AND stamp = ?3 ORDER BY offset",
-	[STMT_CHUNK_PUT] = "INSERT INTO chunks (hash, size, last_access) "
-			   "VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO UPDATE "
-			   "SET last_access = excluded.last_access",
+	[STMT_WINDOW_CHUNKS] = "SELECT f.offset, f.length, f.hash, c.sum "
+			       "FROM file_chunks f LEFT JOIN chunks c "
+			       "ON c.hash = f.hash WHERE f.file = ?1 "
+			       "AND f.offset >= ?2 * ?4 "
+			       "AND f.offset < (?2 + 1) * ?4 AND f.win = ?2 "
+			       "AND f.stamp = ?3 ORDER BY f.offset",
+	[STMT_CHUNK_PUT] = "INSERT INTO chunks (hash, size, last_access, sum) "
+			   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hash) DO UPDATE "
+			   "SET last_access = excluded.last_access, "
+			   "sum = coalesce(excluded.sum, chunks.sum)",
 	[STMT_FILE_CHUNK_PUT] = "INSERT OR REPLACE INTO file_chunks "
 				"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[STMT_CHUNK_TOUCH] = "UPDATE chunks SET last_access = ?2 "

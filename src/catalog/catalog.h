@@ -21,7 +21,7 @@
 #include "common/mfs.h"
 #include "formats/formats.h"
 
-#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_VERSION 4
 #define CATALOG_NAME_MAX 255
 
 struct catalog;
@@ -287,11 +287,19 @@ int catalog_spelling_add(struct catalog *c, int64_t dir, const char *spelling,
  * window win holds the chunks at offsets [win * it, (win + 1) * it). */
 #define CATALOG_WINDOW_BYTES (4 << 20)
 
-/* Bytes [offset, offset + length) of a file are the chunk hash. */
+#define CATALOG_SUM_LEN 16	/* XXH3-128 (cache.h: CACHE_SUM_LEN) */
+
+/*
+ * Bytes [offset, offset + length) of a file are the chunk hash; sum is the
+ * checksum of its content recorded with it (has_sum false: none recorded,
+ * by a catalog older than schema 4).
+ */
 struct catalog_chunk_ref {
 	int64_t offset;
 	int64_t length;
 	uint8_t hash[CATALOG_HASH_LEN];
+	uint8_t sum[CATALOG_SUM_LEN];
+	bool has_sum;
 };
 
 /*
@@ -304,9 +312,10 @@ int catalog_window_chunks(struct catalog *c, int64_t file, int64_t stamp,
 				    const struct catalog_chunk_ref *ref),
 			  void *ctx);
 
-/* Record a stored chunk (or refresh its last access). */
-int catalog_chunk_put(struct catalog *c, const uint8_t *hash, int64_t size,
-		      int64_t now);
+/* Record a stored chunk and its checksum (sum: CATALOG_SUM_LEN bytes, or
+ * NULL), or refresh its last access. */
+int catalog_chunk_put(struct catalog *c, const uint8_t *hash,
+		      const uint8_t *sum, int64_t size, int64_t now);
 
 /* Record that a range of file (stamp, window win) is that chunk. */
 int catalog_file_chunk_put(struct catalog *c, int64_t file, int64_t stamp,

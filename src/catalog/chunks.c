@@ -31,6 +31,10 @@ int catalog_window_chunks(struct catalog *c, int64_t file, int64_t stamp,
 		ref.offset = sqlite3_column_int64(st, 0);
 		ref.length = sqlite3_column_int64(st, 1);
 		memcpy(ref.hash, sqlite3_column_blob(st, 2), CATALOG_HASH_LEN);
+		ref.has_sum = sqlite3_column_bytes(st, 3) == CATALOG_SUM_LEN;
+		if (ref.has_sum)
+			memcpy(ref.sum, sqlite3_column_blob(st, 3),
+			       CATALOG_SUM_LEN);
 		if (cb(ctx, &ref)) {
 			sqlite3_reset(st);
 			return 0;
@@ -40,8 +44,8 @@ int catalog_window_chunks(struct catalog *c, int64_t file, int64_t stamp,
 	return rc == SQLITE_DONE ? 0 : catalog_errno(c, rc, "read window");
 }
 
-int catalog_chunk_put(struct catalog *c, const uint8_t *hash, int64_t size,
-		      int64_t now)
+int catalog_chunk_put(struct catalog *c, const uint8_t *hash,
+		      const uint8_t *sum, int64_t size, int64_t now)
 {
 	sqlite3_stmt *st = catalog_stmt(c, STMT_CHUNK_PUT);
 
@@ -50,6 +54,10 @@ int catalog_chunk_put(struct catalog *c, const uint8_t *hash, int64_t size,
 	sqlite3_bind_blob(st, 1, hash, CATALOG_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, size);
 	sqlite3_bind_int64(st, 3, now);
+	if (sum)
+		sqlite3_bind_blob(st, 4, sum, CATALOG_SUM_LEN, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 4);
 	return catalog_step_done(c, st, "record chunk");
 }
 

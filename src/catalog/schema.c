@@ -227,11 +227,20 @@ static const char schema_v3[] =
 	"CREATE TRIGGER files_chunks_gone AFTER DELETE ON files"
 	"  BEGIN DELETE FROM file_chunks WHERE file = old.id; END;";
 
+/*
+ * Version 4: the checksum (XXH3-128) of each chunk's content, recorded
+ * when the chunk is stored (from the same bytes as its SHA-256 name) and
+ * checked on every read from disk; rows from before have none and are
+ * checked against their SHA-256 name instead.
+ */
+static const char schema_v4[] = "ALTER TABLE chunks ADD COLUMN sum BLOB;";
+
 static const char *const migrations[] = {
 	NULL,		/* version 0: empty database */
 	schema_v1,
 	schema_v2,
 	schema_v3,
+	schema_v4,
 };
 
 static int schema_version(struct catalog *c, int *version)

@@ -103,6 +103,7 @@ void config_init(struct config *cfg)
 	cfg->cache.metadata_cache_mb = 100;
 	cfg->cache.content_cache_gb = 10;
 	cfg->cache.cache_local_origins = false;
+	cfg->cache.verify_sha256 = false;
 	cfg->health.check_interval_secs = 30;
 	cfg->health.timeout_ms = 5000;
 	cfg->health.unhealthy_threshold = 3;
@@ -310,6 +311,7 @@ static const struct opt cache_opts[] = {
 		  cache.content_cache_mb, 0, INT64_MAX >> 20),
 	OPT("cache_local_origins", OPT_BOOL, struct config,
 	    cache.cache_local_origins),
+	OPT("verify_sha256", OPT_BOOL, struct config, cache.verify_sha256),
 	OPT_END
 };
 

@@ -111,6 +111,7 @@ struct config_cache {
 	int64_t content_cache_gb;
 	int64_t content_cache_mb;	/* > 0: a finer budget, wins over _gb */
 	bool cache_local_origins;
+	bool verify_sha256;	/* check reads by SHA-256, not the checksum */
 };
 
 struct config_health {

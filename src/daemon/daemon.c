@@ -318,6 +318,7 @@ static int open_cache(struct daemon *d)
 	struct cache_config cc = {
 		.cache_dir = cfg->cache_dir,
 		.db_path = d->db_path,
+		.verify_sha256 = cfg->cache.verify_sha256,
 		.budget_bytes = cfg->cache.content_cache_mb > 0
 					? (uint64_t)cfg->cache.content_cache_mb << 20
 					: (uint64_t)cfg->cache.content_cache_gb << 30,

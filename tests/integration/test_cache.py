@@ -153,18 +153,21 @@ def check_reads(m, origin, paths):
     return total
 
 
-def cache_config(tmp_path, budget_mb=None):
-    cfg = tmp_path / f"cache-{budget_mb}.toml"
+def cache_config(tmp_path, budget_mb=None, verify_sha256=False):
+    cfg = tmp_path / f"cache-{budget_mb}-{verify_sha256}.toml"
     text = "[cache]\ncache_local_origins = true\n"
     if budget_mb is not None:
         text += f"content_cache_mb = {budget_mb}\n"
+    if verify_sha256:
+        text += "verify_sha256 = true\n"
     cfg.write_text(text)
     return cfg
 
 
-def cached_mount(mount_factory, origins, tmp_path, budget_mb=None, **kw):
+def cached_mount(mount_factory, origins, tmp_path, budget_mb=None,
+                 verify_sha256=False, **kw):
     """A mount reading its local origins through the chunk cache."""
-    cfg = cache_config(tmp_path, budget_mb)
+    cfg = cache_config(tmp_path, budget_mb, verify_sha256)
     return mount_factory([o.root if isinstance(o, Origin) else o
                           for o in origins],
                          extra=["--config", str(cfg)], **kw)
@@ -240,6 +243,17 @@ def index_chunks(m):
     try:
         return {bytes(h).hex(): size
                 for h, size in db.execute("SELECT hash, size FROM chunks")}
+    finally:
+        db.close()
+
+
+def chunk_sum_lengths(m):
+    """{length of the recorded checksum (None: none): chunk rows}."""
+    db = sqlite3.connect(f"file:{m.cache_dir / 'musicfs.db'}?mode=ro",
+                         uri=True, timeout=5)
+    try:
+        return dict(db.execute("SELECT length(sum), count(*) FROM chunks "
+                               "GROUP BY 1"))
     finally:
         db.close()
 
@@ -680,10 +694,16 @@ def flip_byte(path):
         f.write(bytes([b[0] ^ 0x40]))
 
 
+@pytest.mark.parametrize("verify_sha256", [False, True],
+                         ids=["checksum", "sha256"])
 def test_flipped_byte_in_chunk_is_repaired(mount_factory, big_only,
-                                           run_musicfs, tmp_path):
+                                           run_musicfs, tmp_path,
+                                           verify_sha256):
+    """Chunks are checked against the checksum recorded with them (every
+    chunk row has one) or, with verify_sha256, against their names."""
     o = big_only
-    m = cached_mount(mount_factory, [o], tmp_path)
+    m = cached_mount(mount_factory, [o], tmp_path,
+                     verify_sha256=verify_sha256)
     paths = o.track_paths()
     check_reads(m, o, paths)
     wait_stats(run_musicfs, m, lambda s: s["file_bytes"] == o.track_bytes(),
@@ -691,6 +711,7 @@ def test_flipped_byte_in_chunk_is_repaired(mount_factory, big_only,
     s1 = settle(run_musicfs, m)
     files = chunk_files(m)
     assert len(files) == s1["chunks"]
+    assert chunk_sum_lengths(m) == {16: s1["chunks"]}   # XXH3-128 each
     # two chunks of the album (full-size ones, not a file's last bytes)
     full = sorted(n for n, p in files.items() if p.stat().st_size >= CHUNK_MIN)
     victims = [full[len(full) // 3], full[2 * len(full) // 3]]
