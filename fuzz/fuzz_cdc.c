@@ -21,7 +21,8 @@
  * returned is the count emitted; and cache_chunk_window() cuts as
  * cache_cdc_cut() does one chunk at a time (the portable kernel is that
  * loop).  Where the CPU has AVX-512 VBMI, its candidate list equals the
- * scalar scanner's whenever it does not give up.  Any difference traps.
+ * scalar scanner's whenever it does not give up.  The chunks' SHA-256
+ * through cache_sha256_many equal OpenSSL's.  Any difference traps.
  *
  * Build: CC=clang meson setup build-fuzz -Dfuzzers=true
  *        -Db_sanitize=address,undefined -Db_lundef=false
@@ -104,6 +105,27 @@ static void check_candidates(const uint8_t *p, size_t len)
 		__builtin_trap();
 }
 
+/*
+ * The chunks' names through cache_sha256_many (two SHA-NI lanes, each
+ * taking the next chunk when its own ends) equal OpenSSL's one by one.
+ */
+static void check_names(const uint8_t *p, const struct cuts *c)
+{
+	static const uint8_t *data[MAX_CHUNKS];
+	static uint8_t many[MAX_CHUNKS][CACHE_HASH_LEN];
+	uint8_t one[CACHE_HASH_LEN];
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		data[i] = p + c->off[i];
+	if (cache_sha256_many(data, c->len, c->n, many))
+		__builtin_trap();
+	for (i = 0; i < c->n; i++)
+		if (cache_sha256(data[i], c->len[i], one) ||
+		    memcmp(one, many[i], CACHE_HASH_LEN))
+			__builtin_trap();
+}
+
 static void check_window(const uint8_t *p, size_t len)
 {
 	size_t pos = 0, c;
@@ -118,6 +140,7 @@ static void check_window(const uint8_t *p, size_t len)
 	}
 	check_same(&by_default, &by_cut);
 	check_candidates(p, len);
+	check_names(p, &by_default);
 }
 
 static uint64_t splitmix64(uint64_t *s)
