@@ -84,6 +84,8 @@ run read read
 run cdc cdc
 run cdc-scalar cdc --scalar
 run sha sha
+run sha-lanes shamany
+run sha-openssl shamany --openssl
 run cdcsha cdcsha
 run cdcsha-scalar cdcsha --scalar
 run store store
@@ -105,3 +107,6 @@ verdict_line() {
 }
 verdict_line cdcsha 1.0 cpu
 verdict_line store 0.4 wall
+echo "  checking the names of a read's chunks (64 KiB pieces, a window at a time):" \
+	"two SHA-NI lanes $(gbs "${CPU[sha-lanes]}") GB/s, OpenSSL one by one" \
+	"$(gbs "${CPU[sha-openssl]}") GB/s by cpu -> $(ratio "${CPU[sha-openssl]}" "${CPU[sha-lanes]}")x"

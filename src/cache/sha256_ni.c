@@ -94,6 +94,43 @@ SHA_TARGET static inline __m128i next_words(const __m128i m[4])
 	return _mm_sha256msg2_epu32(x, m[3]);
 }
 
+/* The sixteen words of a block, as big-endian numbers. */
+SHA_TARGET static inline void load_block(__m128i m[4], const uint8_t *p)
+{
+	const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL,
+					    0x0405060700010203LL);
+	int i;
+
+	for (i = 0; i < 4; i++)
+		m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + i),
+					swap);
+}
+
+/*
+ * Rounds t..t+3 of a block: m holds the last sixteen words in a ring, the
+ * oldest four (w[t-16..t-13]) in slot (t / 4) % 4, which the next four
+ * words replace.
+ */
+SHA_TARGET static inline void step(struct lane *l, __m128i m[4], int t)
+{
+	int i = (t >> 2) & 3;
+
+	if (t >= 16) {
+		__m128i ring[4] = { m[i], m[(i + 1) & 3], m[(i + 2) & 3],
+				    m[(i + 3) & 3] };
+
+		m[i] = next_words(ring);
+	}
+	four_rounds(l, _mm_add_epi32(
+		m[i], _mm_loadu_si128((const __m128i *)(round_k + t))));
+}
+
+SHA_TARGET static inline void lane_add(struct lane *l, struct lane before)
+{
+	l->abef = _mm_add_epi32(l->abef, before.abef);
+	l->cdgh = _mm_add_epi32(l->cdgh, before.cdgh);
+}
+
 /*
  * The compression function on n blocks of each of two streams, in
  * lockstep: the two chains of rounds are independent, so the core runs
@@ -102,44 +139,21 @@ SHA_TARGET static inline __m128i next_words(const __m128i m[4])
 SHA_TARGET static void blocks_x2(uint32_t s0[8], const uint8_t *p0,
 				 uint32_t s1[8], const uint8_t *p1, size_t n)
 {
-	const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL,
-					    0x0405060700010203LL);
-	struct lane a = lane_load(s0), b = lane_load(s1);
-	struct lane a0, b0;
-	__m128i ma[4], mb[4], k;
-	int t, i;
+	struct lane a = lane_load(s0), b = lane_load(s1), a0, b0;
+	__m128i ma[4], mb[4];
+	int t;
 
 	for (; n; n--, p0 += 64, p1 += 64) {
 		a0 = a;
 		b0 = b;
-		for (i = 0; i < 4; i++) {
-			ma[i] = _mm_shuffle_epi8(
-				_mm_loadu_si128((const __m128i *)p0 + i), swap);
-			mb[i] = _mm_shuffle_epi8(
-				_mm_loadu_si128((const __m128i *)p1 + i), swap);
-		}
+		load_block(ma, p0);
+		load_block(mb, p1);
 		for (t = 0; t < 64; t += 4) {
-			i = (t >> 2) & 3;
-			if (t >= 16) {
-				/* the oldest four words become the newest */
-				__m128i ra[4] = { ma[i], ma[(i + 1) & 3],
-						  ma[(i + 2) & 3],
-						  ma[(i + 3) & 3] };
-				__m128i rb[4] = { mb[i], mb[(i + 1) & 3],
-						  mb[(i + 2) & 3],
-						  mb[(i + 3) & 3] };
-
-				ma[i] = next_words(ra);
-				mb[i] = next_words(rb);
-			}
-			k = _mm_loadu_si128((const __m128i *)(round_k + t));
-			four_rounds(&a, _mm_add_epi32(ma[i], k));
-			four_rounds(&b, _mm_add_epi32(mb[i], k));
+			step(&a, ma, t);
+			step(&b, mb, t);
 		}
-		a.abef = _mm_add_epi32(a.abef, a0.abef);
-		a.cdgh = _mm_add_epi32(a.cdgh, a0.cdgh);
-		b.abef = _mm_add_epi32(b.abef, b0.abef);
-		b.cdgh = _mm_add_epi32(b.cdgh, b0.cdgh);
+		lane_add(&a, a0);
+		lane_add(&b, b0);
 	}
 	lane_store(a, s0);
 	lane_store(b, s1);
@@ -148,32 +162,16 @@ SHA_TARGET static void blocks_x2(uint32_t s0[8], const uint8_t *p0,
 /* The same for one stream (the tail of the longer buffer, the padding). */
 SHA_TARGET static void blocks_x1(uint32_t s[8], const uint8_t *p, size_t n)
 {
-	const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL,
-					    0x0405060700010203LL);
 	struct lane a = lane_load(s), a0;
 	__m128i m[4];
-	int t, i;
+	int t;
 
 	for (; n; n--, p += 64) {
 		a0 = a;
-		for (i = 0; i < 4; i++)
-			m[i] = _mm_shuffle_epi8(
-				_mm_loadu_si128((const __m128i *)p + i), swap);
-		for (t = 0; t < 64; t += 4) {
-			i = (t >> 2) & 3;
-			if (t >= 16) {
-				__m128i r[4] = { m[i], m[(i + 1) & 3],
-						 m[(i + 2) & 3],
-						 m[(i + 3) & 3] };
-
-				m[i] = next_words(r);
-			}
-			four_rounds(&a, _mm_add_epi32(
-				m[i], _mm_loadu_si128(
-					(const __m128i *)(round_k + t))));
-		}
-		a.abef = _mm_add_epi32(a.abef, a0.abef);
-		a.cdgh = _mm_add_epi32(a.cdgh, a0.cdgh);
+		load_block(m, p);
+		for (t = 0; t < 64; t += 4)
+			step(&a, m, t);
+		lane_add(&a, a0);
 	}
 	lane_store(a, s);
 }

@@ -680,6 +680,19 @@ static void test_store_dedup(void **state)
 	free(data);
 }
 
+/* XOR the byte at off of the file at path with mask. */
+static void flip_bits(const char *path, off_t off, uint8_t mask)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t c;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, off), 1);
+	c ^= mask;
+	assert_int_equal(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
 /* Flip one byte of a chunk file, then cut one short: each read refuses it
  * and removes the file, and a put stores it again. */
 static void test_store_corrupt_chunk(void **state)
@@ -689,20 +702,13 @@ static void test_store_corrupt_chunk(void **state)
 	uint8_t *data = make_chunk(40 * KiB, 12, hash);
 	uint8_t *buf = malloc(40 * KiB);
 	char path[256];
-	uint8_t c;
 	bool fresh;
-	int fd;
 
 	assert_non_null(buf);
 	chunk_path(fx, hash, path, sizeof(path));
 	assert_int_equal(cache_store_put(fx->st, hash, data, 40 * KiB, NULL),
 			 0);
-	fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, &c, 1, 12345), 1);
-	c ^= 0x20;
-	assert_int_equal(pwrite(fd, &c, 1, 12345), 1);
-	close(fd);
+	flip_bits(path, 12345, 0x20);
 	assert_int_equal(cache_store_get(fx->st, hash, buf, 40 * KiB),
 			 -EBADMSG);
 	assert_int_equal(access(path, F_OK), -1);
@@ -741,8 +747,7 @@ static void test_store_get_many_sums(void **state)
 	uint8_t *data[3], *buf[3];
 	struct cache_get g[3];
 	char path[256];
-	uint8_t c;
-	int fd, i;
+	int i;
 
 	for (i = 0; i < 3; i++) {
 		data[i] = make_chunk((size_t)(20 + 10 * i) * KiB, 40 + i, hash[i]);
@@ -763,12 +768,7 @@ static void test_store_get_many_sums(void **state)
 	}
 	/* a flipped byte in the chunk checked by its checksum */
 	chunk_path(fx, hash[2], path, sizeof(path));
-	fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, &c, 1, 777), 1);
-	c ^= 1;
-	assert_int_equal(pwrite(fd, &c, 1, 777), 1);
-	close(fd);
+	flip_bits(path, 777, 1);
 	assert_int_equal(cache_store_get_many(fx->st, g, 3), -EBADMSG);
 	assert_int_equal(g[0].rc, 0);
 	assert_int_equal(g[1].rc, 0);
