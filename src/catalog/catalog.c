@@ -332,6 +332,14 @@ void catalog_close(struct catalog **cp)
 	*cp = NULL;
 }
 
+int catalog_map_file(struct catalog *c, int64_t bytes)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA mmap_size = %" PRId64, bytes);
+	return exec_sql(c, sql, "map the catalog");
+}
+
 void catalog_release_memory(struct catalog *c)
 {
 	sqlite3_db_release_memory(c->db);

@@ -150,6 +150,9 @@ static int daemon_catalog(const struct cli_common *co, struct catalog **out)
 	if (sock && db && daemon_listens(sock) &&
 	    catalog_open(db, CATALOG_READER, 0, out))
 		*out = NULL;
+	/* one query, a few hundred pages read once: mapped, not pread */
+	if (*out && catalog_map_file(*out, (int64_t)1 << 30))
+		catalog_close(out);
 	free(sock);
 	free(db);
 	config_release(&cfg);
