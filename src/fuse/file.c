@@ -257,18 +257,19 @@ static void push_range(struct mfs_fuse *f, fuse_ino_t ino,
  * n) did not cover.  A random 4 KiB read verifies a whole chunk (64 KiB
  * on average); pushed, its other pages are served by the page cache
  * instead of a request and a second verification each.  Called after the
- * reply: the kernel holds the replied pages locked until then.
+ * reply: the kernel holds the replied pages locked until then.  The reply
+ * also lets the kernel release the file, so its vfile may be gone: size is
+ * the file's, taken before.
  */
-static void push_around(struct mfs_fuse *f, fuse_ino_t ino,
-			const struct vfile *vf, const struct vfile_around *a,
-			uint64_t off, size_t n)
+static void push_around(struct mfs_fuse *f, fuse_ino_t ino, uint64_t size,
+			const struct vfile_around *a, uint64_t off, size_t n)
 {
 	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t start = (a->off + page - 1) / page * page;
 	uint64_t end = a->off + a->len;
 
 	/* a partial last page is whole only at the end of the file */
-	if (end != vfile_size(vf))
+	if (end != size)
 		end = end / page * page;
 	push_range(f, ino, a, start, MFS_MIN(end, off / page * page));
 	push_range(f, ino, a, MFS_MAX(start, (off + n + page - 1) / page * page),
@@ -284,6 +285,7 @@ static void read_copy(fuse_req_t req, fuse_ino_t ino, const struct vfile *vf,
 	struct mfs_fuse *f = mfs_fuse_of(req);
 	char *buf = malloc(size ? size : 1);
 	struct vfile_around a = { 0 };
+	uint64_t file_size = vfile_size(vf);
 	ssize_t n;
 
 	if (!buf)
@@ -303,7 +305,8 @@ static void read_copy(fuse_req_t req, fuse_ino_t ino, const struct vfile *vf,
 	free(buf);
 	if (a.buf) {
 		if (n > 0 && a.len)
-			push_around(f, ino, vf, &a, (uint64_t)off, (size_t)n);
+			push_around(f, ino, file_size, &a, (uint64_t)off,
+				    (size_t)n);
 		around_give(f, a.buf);
 	}
 }
