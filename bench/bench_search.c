@@ -349,7 +349,7 @@ static double cpu_s(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -798,7 +798,7 @@ struct query {
 	size_t form;
 	char *text;
 	double ms;		/* wall clock */
-	double cpu_ms;		/* this thread's CPU time (syscalls too) */
+	double cpu_ms;		/* the process's CPU time (both threads of a split ranking, syscalls too) */
 	size_t results;
 };
 

@@ -320,6 +320,7 @@ void catalog_close(struct catalog **cp)
 
 	if (!c)
 		return;
+	catalog_search_helper_free(c->search_helper);
 	catalog_search_close(c);
 	for (i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(c->stmts[i]);

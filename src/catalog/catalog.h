@@ -402,6 +402,9 @@ struct catalog_search_query {
 	const char *count_sql;
 	const struct catalog_search_param *params;
 	size_t n_params;
+	/* > 0: hits_sql keeps to rowids within [?N, ?N+1] (those two params
+	 * span every id): its hits may be ranked in parts (search_split.c) */
+	int rowid_range;
 };
 
 /* One result; its strings are valid during the callback only. */

@@ -82,6 +82,8 @@ struct catalog {
 	sqlite3_stmt *stmts[STMT_COUNT];	/* prepared lazily */
 	struct catalog_search_state *search;	/* statements, results */
 	struct catalog_search_fn *search_fn;	/* SQL functions' state */
+	/* ranks half of a search's hits (search_split.c): made on first use */
+	struct catalog_search_helper *search_helper;
 };
 
 /* Map a SQLite result code to a negative errno and log it. */
@@ -135,6 +137,17 @@ void catalog_bind_text(sqlite3_stmt *st, int i, const char *s);
 int catalog_search_open(struct catalog *c);
 void catalog_search_close(struct catalog *c);
 
+/*
+ * Rank q's hits on two threads when q allows it (a rowid range) and the
+ * catalog is large: *sql = a SELECT of (id, score) over the merged best
+ * hits, in hits_sql's order, for the caller to read instead of hits_sql.
+ * *sql NULL: not split (rank in one pass).  0 or -errno.
+ * (search_split.c)
+ */
+int catalog_search_split(struct catalog *c,
+			 const struct catalog_search_query *q, char **sql);
+void catalog_search_helper_free(struct catalog_search_helper *hp);
+
 /* The SQL functions of search (search_fn.c). */
 int catalog_search_fn_new(struct catalog *c, struct catalog_search_fn **out);
 void catalog_search_fn_free(struct catalog_search_fn *s);
@@ -142,6 +155,8 @@ void catalog_search_fn_free(struct catalog_search_fn *s);
 #ifdef MFS_UNIT_TEST
 /* The result cache's clock, in seconds (tests move it). */
 extern int64_t (*catalog_search_now)(void);
+/* Catalogs with fewer files ids are ranked in one pass (tests: 0). */
+extern int64_t catalog_search_split_min;
 int catalog_levenshtein(const int32_t *a, int la, const int32_t *b, int lb,
 			int k);
 #endif

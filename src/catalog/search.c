@@ -310,11 +310,44 @@ static void resolve_rows(struct entry *e)
 	}
 }
 
+/*
+ * The statement of q's rows: hits_sql wrapped (prepared once per shape),
+ * or, when its hits were ranked on two threads, the wrapper around their
+ * merged list (*once: the caller finalizes it).
+ */
+static sqlite3_stmt *rows_statement(struct catalog *c,
+				    const struct catalog_search_query *q,
+				    sqlite3_stmt **once)
+{
+	char *merged = NULL;
+	char *sql;
+	int rc;
+
+	*once = NULL;
+	if (catalog_search_split(c, q, &merged))
+		return NULL;
+	if (!merged)
+		return prepare(c, q->hits_sql, true, q);
+	sql = str_printf(wrap_sql, merged);
+	free(merged);
+	if (!sql)
+		return NULL;
+	rc = sqlite3_prepare_v2(c->db, sql, -1, once, NULL);
+	free(sql);
+	if (rc != SQLITE_OK) {
+		catalog_errno(c, rc, "prepare the merged hits");
+		sqlite3_finalize(*once);
+		*once = NULL;
+	}
+	return *once;
+}
+
 /* Run q and fill e with its rows. */
 static int run_query(struct catalog *c, const struct catalog_search_query *q,
 		     struct entry *e)
 {
-	sqlite3_stmt *st = prepare(c, q->hits_sql, true, q);
+	sqlite3_stmt *once;
+	sqlite3_stmt *st = rows_statement(c, q, &once);
 	struct buf text = BUF_INIT_MAX(ROW_TEXT_MAX);
 	int step = SQLITE_DONE;
 	int rc = 0;
@@ -331,6 +364,7 @@ static int run_query(struct catalog *c, const struct catalog_search_query *q,
 	if (!rc && e->n < CATALOG_SEARCH_MAX && step != SQLITE_DONE)
 		rc = catalog_errno(c, step, "search");
 	sqlite3_reset(st);
+	sqlite3_finalize(once);
 	e->text = rc ? NULL : buf_detach(&text, NULL);
 	buf_release(&text);
 	if (!rc && !e->text)

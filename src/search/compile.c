@@ -47,6 +47,7 @@ struct search_plan {
 	char *count_sql;
 	struct catalog_search_param *params;
 	size_t n_params;
+	int rowid_range;	/* see catalog_search_query */
 };
 
 struct compiler {
@@ -500,6 +501,7 @@ static int compile_text(struct compiler *k, const struct search_node *root)
 	struct search_node tmp = { 0 };
 	struct buf filters;
 	struct mexpr m;
+	int lo, hi;
 	int rc;
 
 	mexpr_init(&m);
@@ -511,12 +513,20 @@ static int compile_text(struct compiler *k, const struct search_node *root)
 		rc = mexpr_flush(k, &m);
 	if (!rc)
 		rc = emit_year_filters(k, root, &filters);
+	/* every rowid, unless the catalog ranks the hits in parts */
+	if (!rc)
+		rc = param_add(k, NULL, 0, &lo);
+	if (!rc)
+		rc = param_add(k, NULL, INT64_MAX, &hi);
 	if (!rc) {
+		p->rowid_range = lo;
 		p->hits_sql = str_printf(
 			"SELECT rowid AS id, mfs_rank(search_fts) AS score "
 			"FROM search_fts WHERE search_fts MATCH %s%s "
+			"AND rowid BETWEEN ?%d AND ?%d "
 			"ORDER BY score DESC, rowid LIMIT %d", m.sql.data,
-			filters.len ? filters.data : "", CATALOG_SEARCH_MAX);
+			filters.len ? filters.data : "", lo, hi,
+			CATALOG_SEARCH_MAX);
 		p->count_sql = str_printf("SELECT count(*) FROM search_fts "
 					  "WHERE search_fts MATCH %s%s",
 					  m.sql.data,
@@ -738,6 +748,7 @@ static int compile_tree(struct compiler *k, const struct search_node *root)
 	p->q.count_sql = p->count_sql;
 	p->q.params = p->params;
 	p->q.n_params = p->n_params;
+	p->q.rowid_range = p->rowid_range;
 	return 0;
 }
 

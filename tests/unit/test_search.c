@@ -171,7 +171,7 @@ static void test_compile_params(void **state)
 	q = search_plan_query(p);
 	assert_null(strstr(q->hits_sql, "metalica"));
 	assert_null(strstr(q->hits_sql, "1980"));
-	assert_int_equal(q->n_params, 7);
+	assert_int_equal(q->n_params, 9);
 	assert_int_equal(q->params[0].num, 1981);	/* the years first */
 	assert_int_equal(q->params[1].num, 1990);
 	assert_string_equal(q->params[2].text, "(year : (");
@@ -179,6 +179,12 @@ static void test_compile_params(void **state)
 	assert_int_equal(q->params[4].num, 1);
 	assert_string_equal(q->params[5].text, ")) AND ((");
 	assert_string_equal(q->params[6].text, "))");
+	/* last, the rowid range: every rowid */
+	assert_int_equal(q->rowid_range, 8);
+	assert_null(q->params[7].text);
+	assert_int_equal(q->params[7].num, 0);
+	assert_int_equal(q->params[8].num, INT64_MAX);
+	assert_non_null(strstr(q->hits_sql, "rowid BETWEEN ?8 AND ?9"));
 	assert_non_null(strstr(q->hits_sql, "search_terms"));
 	assert_non_null(strstr(q->hits_sql, "mfs_lev("));
 	assert_non_null(strstr(q->hits_sql, "mfs_rank(search_fts)"));
@@ -701,6 +707,95 @@ static void test_ranking(void **state)
 	assert_int_equal(catalog_vnode_path(fx->db, 1 << 30, &path), -ENOENT);
 }
 
+/* Every result of a query: file ids, scores and paths, in order. */
+struct all_results {
+	size_t n;
+	int64_t file[CATALOG_SEARCH_MAX];
+	double score[CATALOG_SEARCH_MAX];
+	char path[CATALOG_SEARCH_MAX][96];
+};
+
+static int collect_all(void *ctx, const struct catalog_search_row *row)
+{
+	struct all_results *r = ctx;
+
+	if (r->n < CATALOG_SEARCH_MAX) {
+		r->file[r->n] = row->file;
+		r->score[r->n] = row->score;
+		str_copy(r->path[r->n], row->path ? row->path : "",
+			 sizeof(r->path[0]));
+	}
+	r->n++;
+	return 0;
+}
+
+static void search_all(struct catalog *db, const char *query,
+		       struct all_results *r)
+{
+	struct catalog_search_info info = { 0 };
+	char err[256];
+
+	memset(r, 0, sizeof(*r));
+	if (search_run(db, query, 0, SIZE_MAX, collect_all, r, &info, err,
+		       sizeof(err)))
+		fail_msg("'%s': %s", query, err);
+	assert_false(info.cached);
+}
+
+/*
+ * Hits ranked in two halves on two threads (search_split.c) give exactly
+ * the list of one pass: the same files, scores (bit for bit) and order,
+ * ties and the 1000 cap included.  Two reader connections, so that
+ * neither answers from its result cache; the split one really split.
+ */
+static void test_split_ranking(void **state)
+{
+	static const char *const queries[] = {
+		"puppets", "band", "filler", "pop", "genre:pop", "metal OR band",
+		"band -metal", "fillr~1", "bnd~2", "fill*", "band year:[1900 TO 2100]",
+		"\"filler band\"", "title:ace OR album:metallica", "1984",
+		"-metal", "year:[1980 TO 1989]", "zzzz",
+	};
+	struct fixture *fx = *state;
+	struct all_results *one = malloc(sizeof(*one));
+	struct all_results *two = malloc(sizeof(*two));
+	struct catalog *r1 = NULL, *r2 = NULL;
+	int64_t saved = catalog_search_split_min;
+	size_t i, j;
+
+	assert_non_null(one);
+	assert_non_null(two);
+	fill(fx, 1500);			/* past the cap of 1000 */
+	assert_int_equal(catalog_commit(fx->db), 0);
+	assert_int_equal(catalog_open(fx->path, CATALOG_READER, 0, &r1), 0);
+	assert_int_equal(catalog_open(fx->path, CATALOG_READER, 0, &r2), 0);
+	for (i = 0; i < MFS_ARRAY_SIZE(queries); i++) {
+		catalog_search_split_min = INT64_MAX;
+		search_all(r1, queries[i], one);
+		catalog_search_split_min = 0;
+		search_all(r2, queries[i], two);
+		if (one->n != two->n)
+			fail_msg("'%s': %zu results in one pass, %zu split",
+				 queries[i], one->n, two->n);
+		for (j = 0; j < one->n && j < CATALOG_SEARCH_MAX; j++)
+			if (one->file[j] != two->file[j] ||
+			    memcmp(&one->score[j], &two->score[j],
+				   sizeof(double)) ||
+			    strcmp(one->path[j], two->path[j]))
+				fail_msg("'%s': result %zu differs", queries[i],
+					 j);
+	}
+	assert_true(one->n == 0);	/* zzzz */
+	assert_non_null(r2->search_helper);
+	assert_null(r1->search_helper);
+	catalog_search_split_min = saved;
+	catalog_close(&r1);
+	catalog_close(&r2);
+	assert_int_equal(catalog_begin(fx->db), 0);	/* for the teardown */
+	free(one);
+	free(two);
+}
+
 static int count_query(struct catalog *db, const char *query, int64_t *n)
 {
 	struct search_plan *p;
@@ -904,6 +999,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_files_shape, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ranking, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_ranking, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_cap_and_paging, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
