@@ -10,6 +10,7 @@
  * workers are wedged is restarted by systemd instead of pinging on.
  */
 #include "common/mfs.h"
+#include "common/sd.h"
 #define MFS_LOG_MODULE MFS_LOGM_DAEMON
 #include "log/log.h"
 #include "config/config.h"
@@ -20,27 +21,26 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 void notify_ready(void)
 {
-	sd_notify(0, "READY=1\nSTATUS=Mounted; scanning the origins");
+	mfs_sd_notify(0, "READY=1\nSTATUS=Mounted; scanning the origins");
 }
 
 void notify_stopping(void)
 {
-	sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+	mfs_sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
 }
 
 void notify_reloading(void)
 {
-	sd_notify(0, "RELOADING=1\nSTATUS=Reloading the configuration");
+	mfs_sd_notify(0, "RELOADING=1\nSTATUS=Reloading the configuration");
 }
 
 void notify_reloaded(void)
 {
-	sd_notify(0, "READY=1\nSTATUS=Serving");
+	mfs_sd_notify(0, "READY=1\nSTATUS=Serving");
 }
 
 void notify_status(const char *fmt, ...)
@@ -51,7 +51,7 @@ void notify_status(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	sd_notifyf(0, "STATUS=%s", line);
+	mfs_sd_notifyf(0, "STATUS=%s", line);
 }
 
 struct watchdog {
@@ -72,7 +72,7 @@ static int watchdog_run(void *arg, const atomic_bool *stop)
 	while (!atomic_load(stop)) {
 		/* a round trip through our own FUSE handlers */
 		if (stat(w->d->cfg->mount_point, &st) == 0)
-			sd_notify(0, "WATCHDOG=1");
+			mfs_sd_notify(0, "WATCHDOG=1");
 		else
 			mfs_log(MFS_LOG_WARN, "watchdog: the mount does not "
 					      "answer (%s)",
@@ -95,7 +95,7 @@ int notify_watchdog_start(struct daemon *d)
 	static const struct task_ops ops = { watchdog_run, watchdog_wake };
 	uint64_t usec = 0;
 
-	if (sd_watchdog_enabled(0, &usec) <= 0 || !usec)
+	if (mfs_sd_watchdog_enabled(0, &usec) <= 0 || !usec)
 		return 0;
 	if (pipe2(watchdog.wake_fd, O_CLOEXEC | O_NONBLOCK))
 		return -errno;

@@ -14,12 +14,12 @@
  * thread-safe and opens its socket once.
  */
 #include "common/mfs.h"
+#include "common/sd.h"
 #include "log/log_i.h"
 
 #include <sys/stat.h>
 /* else sd_journal_sendv adds CODE_FILE=log_journal.c: true, and useless */
 #define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #ifdef MFS_UNIT_TEST
@@ -79,7 +79,7 @@ void mfs_log_journal_send(const struct mfs_log_line *line)
 		return;
 	}
 #endif
-	(void)sd_journal_sendv(e.iov, (int)n);
+	(void)mfs_sd_journal_sendv(e.iov, (int)n);
 }
 
 bool mfs_log_journal_reachable(void)

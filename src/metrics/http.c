@@ -14,12 +14,12 @@
  * daemon serves.
  */
 #include "common/mfs.h"
+#include "common/dynlib.h"
 #define MFS_LOG_MODULE MFS_LOGM_CONTROL
 #include "log/log.h"
 #include "metrics/metrics_i.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <netinet/in.h>
@@ -51,34 +51,20 @@ static struct {
 
 static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
 
-/* dlsym into *fn (a function pointer); false after noting the error. */
-static bool mhd_sym(void *lib, const char *name, void *fn)
-{
-	void *sym = dlsym(lib, name);
-
-	if (!sym)
-		snprintf(mhd.error, sizeof(mhd.error), "%s", dlerror());
-	memcpy(fn, &sym, sizeof(sym));
-	return sym != NULL;
-}
-
 /* Load the library once (never unloaded: its thread may outlive a stop). */
 static void mhd_load(void)
 {
-	void *lib = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	const struct mfs_dynsym syms[] = {
+		{ "MHD_start_daemon", &mhd.start_daemon },
+		{ "MHD_stop_daemon", &mhd.stop_daemon },
+		{ "MHD_create_response_from_buffer", &mhd.create_response },
+		{ "MHD_add_response_header", &mhd.add_header },
+		{ "MHD_queue_response", &mhd.queue_response },
+		{ "MHD_destroy_response", &mhd.destroy_response },
+	};
 
-	if (!lib) {
-		snprintf(mhd.error, sizeof(mhd.error), "%s", dlerror());
-		return;
-	}
-	if (!mhd_sym(lib, "MHD_start_daemon", &mhd.start_daemon) ||
-	    !mhd_sym(lib, "MHD_stop_daemon", &mhd.stop_daemon) ||
-	    !mhd_sym(lib, "MHD_create_response_from_buffer",
-		     &mhd.create_response) ||
-	    !mhd_sym(lib, "MHD_add_response_header", &mhd.add_header) ||
-	    !mhd_sym(lib, "MHD_queue_response", &mhd.queue_response) ||
-	    !mhd_sym(lib, "MHD_destroy_response", &mhd.destroy_response))
-		mhd.start_daemon = NULL;	/* all or nothing */
+	mfs_dynlib_load(MHD_SONAME, syms, MFS_ARRAY_SIZE(syms), mhd.error,
+			sizeof(mhd.error));
 }
 
 static void http_log(void *cls, const char *fmt, va_list ap) MFS_PRINTF(2, 0);
