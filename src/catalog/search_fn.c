@@ -50,7 +50,15 @@ struct catalog_search_fn {
 	fts5_api *api;
 	fts5_tokenizer tok;	/* unicode61's methods */
 	Fts5Tokenizer *tk;	/* an instance: remove_diacritics 2 */
+	struct catalog_rank_share *share;	/* a query ranked in parts */
 };
+
+void catalog_search_fn_share(struct catalog *c,
+			     struct catalog_rank_share *share)
+{
+	if (c->search_fn)
+		c->search_fn->share = share;
+}
 
 /* ---- tokenizing -------------------------------------------------------- */
 
@@ -525,11 +533,47 @@ static int count_rows(const Fts5ExtensionApi *api, Fts5Context *fts,
 	return SQLITE_OK;
 }
 
-static double idf_of(struct rank_query *q, const Fts5ExtensionApi *api,
-		     Fts5Context *fts, int phrase)
+/* BM25's IDF of a phrase that n rows of n_rows match. */
+static double idf_of_count(double n_rows, sqlite3_int64 n)
+{
+	double idf = log((n_rows - (double)n + 0.5) / ((double)n + 0.5));
+
+	return idf > 1e-6 ? idf : 1e-6;
+}
+
+/* The IDF of a phrase through a share: counted by whoever needs it first. */
+static double shared_idf(struct catalog_rank_share *sh, struct rank_query *q,
+			 const Fts5ExtensionApi *api, Fts5Context *fts,
+			 int phrase)
 {
 	sqlite3_int64 n = 0;
 	double idf;
+
+	pthread_mutex_lock(&sh->lock);
+	while (sh->state[phrase] == 1)
+		pthread_cond_wait(&sh->known, &sh->lock);
+	if (sh->state[phrase] == 2) {
+		idf = sh->idf[phrase];
+		pthread_mutex_unlock(&sh->lock);
+		return idf;
+	}
+	sh->state[phrase] = 1;
+	pthread_mutex_unlock(&sh->lock);
+	api->xQueryPhrase(fts, phrase, &n, count_rows);
+	idf = idf_of_count(q->n_rows, n);
+	pthread_mutex_lock(&sh->lock);
+	sh->idf[phrase] = idf;
+	sh->state[phrase] = 2;
+	pthread_cond_broadcast(&sh->known);
+	pthread_mutex_unlock(&sh->lock);
+	return idf;
+}
+
+static double idf_of(struct rank_query *q, const Fts5ExtensionApi *api,
+		     Fts5Context *fts, int phrase)
+{
+	struct catalog_search_fn *s = api->xUserData(fts);
+	sqlite3_int64 n = 0;
 
 	if (!isnan(q->idf[phrase]))
 		return q->idf[phrase];
@@ -542,9 +586,12 @@ static double idf_of(struct rank_query *q, const Fts5ExtensionApi *api,
 		q->idf[phrase] = 1.0;
 		return 1.0;
 	}
+	if (s && s->share && phrase < CATALOG_SHARE_PHRASES) {
+		q->idf[phrase] = shared_idf(s->share, q, api, fts, phrase);
+		return q->idf[phrase];
+	}
 	api->xQueryPhrase(fts, phrase, &n, count_rows);
-	idf = log((q->n_rows - (double)n + 0.5) / ((double)n + 0.5));
-	q->idf[phrase] = idf > 1e-6 ? idf : 1e-6;
+	q->idf[phrase] = idf_of_count(q->n_rows, n);
 	return q->idf[phrase];
 }
 

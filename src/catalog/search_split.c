@@ -216,6 +216,7 @@ int catalog_search_split(struct catalog *c,
 {
 	struct catalog_search_helper *hp;
 	struct half low = { .q = q }, high = { .q = q };
+	struct catalog_rank_share share = { 0 };
 	struct hit *merged = NULL;
 	int64_t top;
 	int rc;
@@ -241,6 +242,11 @@ int catalog_search_split(struct catalog *c,
 	merged = malloc(CATALOG_SEARCH_MAX * sizeof(*merged));
 	rc = low.hits && high.hits && merged ? 0 : -ENOMEM;
 	if (!rc) {
+		/* both halves count each phrase's rows for its IDF once */
+		pthread_mutex_init(&share.lock, NULL);
+		pthread_cond_init(&share.known, NULL);
+		catalog_search_fn_share(c, &share);
+		catalog_search_fn_share(hp->conn, &share);
 		pthread_mutex_lock(&hp->lock);
 		hp->job = &high;
 		pthread_cond_broadcast(&hp->cv);
@@ -250,6 +256,10 @@ int catalog_search_split(struct catalog *c,
 		while (hp->job)
 			pthread_cond_wait(&hp->cv, &hp->lock);
 		pthread_mutex_unlock(&hp->lock);
+		catalog_search_fn_share(c, NULL);
+		catalog_search_fn_share(hp->conn, NULL);
+		pthread_cond_destroy(&share.known);
+		pthread_mutex_destroy(&share.lock);
 		rc = low.rc ? low.rc : high.rc;
 	}
 	if (!rc) {
