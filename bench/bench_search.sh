@@ -22,7 +22,7 @@
 # usage: bench/bench_search.sh     (env: BENCH_SEARCH_N, BENCH_QUERIES,
 #        BENCH_BEETS_N, BENCH_RUNS, BENCH_DIR, MUSICFS; see common.sh)
 source "$(dirname "$0")/common.sh"
-need beet fusermount3 mountpoint
+need beet fusermount3 mountpoint hyperfine
 
 N=${BENCH_SEARCH_N:-1000000}
 NQ=${BENCH_QUERIES:-1000}
@@ -111,15 +111,14 @@ $W2"
 	"accents|motorhead|motorhead"
 )
 
-# median wall time in ms of RUNS runs of a command (output discarded)
+# time_ms CMD...: median wall ms of RUNS runs after one warm-up (output
+# discarded, start-up included), timed by hyperfine without a shell:
+# timed from bash, each run also paid a fork of bash and a python call,
+# ~1 ms on either side, a quarter of a musicfs search)
 time_ms() {
-	local t=() i t0
-	for ((i = 0; i < RUNS; i++)); do
-		t0=$EPOCHREALTIME
-		"$@" >/dev/null 2>&1 || true
-		t+=("$("$PY" -c "print(($EPOCHREALTIME - $t0) * 1000)")")
-	done
-	median "${t[@]}"
+	hyperfine -N -i --warmup 1 --runs "$RUNS" --export-json "$RUN/t.json" \
+		"$(printf '%q ' "$@")" >/dev/null 2>&1 || { echo nan; return; }
+	"$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"] * 1000)' "$RUN/t.json"
 }
 
 echo
