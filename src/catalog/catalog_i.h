@@ -139,6 +139,10 @@ void catalog_bind_text(sqlite3_stmt *st, int i, const char *s);
 int catalog_search_open(struct catalog *c);
 void catalog_search_close(struct catalog *c);
 
+/* Bind q's parameters to st, a statement of its SQL (search.c). */
+void catalog_search_bind(sqlite3_stmt *st,
+			 const struct catalog_search_query *q);
+
 /*
  * Rank q's hits on two threads when q allows it (a rowid range) and the
  * catalog is large: *sql = a SELECT of (id, score) over the merged best

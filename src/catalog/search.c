@@ -125,7 +125,8 @@ void catalog_search_close(struct catalog *c)
 
 /* ---- statements -------------------------------------------------------- */
 
-static void bind_params(sqlite3_stmt *st, const struct catalog_search_query *q)
+void catalog_search_bind(sqlite3_stmt *st,
+			 const struct catalog_search_query *q)
 {
 	size_t i;
 
@@ -191,7 +192,7 @@ static sqlite3_stmt *prepare(struct catalog *c, const char *sql, bool wrap,
 	p->used = ++s->tick;
 	sqlite3_reset(p->st);
 	sqlite3_clear_bindings(p->st);
-	bind_params(p->st, q);
+	catalog_search_bind(p->st, q);
 	return p->st;
 }
 

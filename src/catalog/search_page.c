@@ -33,19 +33,6 @@ static const char page_sql[] =
 	"v.file = r.id AND v.kind = 2 ORDER BY r.score DESC, f.album_key, "
 	"f.disc, f.track, r.id";
 
-static void bind_query(sqlite3_stmt *st, const struct catalog_search_query *q)
-{
-	size_t i;
-
-	for (i = 0; i < q->n_params; i++) {
-		if (q->params[i].text)
-			sqlite3_bind_text(st, (int)i + 1, q->params[i].text,
-					  -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_int64(st, (int)i + 1, q->params[i].num);
-	}
-}
-
 static void read_row(sqlite3_stmt *st, struct catalog_search_row *r)
 {
 	r->file = sqlite3_column_int64(st, 0);
@@ -85,7 +72,7 @@ int catalog_search_page(struct catalog *c,
 	free(sql);
 	if (rc != SQLITE_OK)
 		return catalog_errno(c, rc, "prepare a search page");
-	bind_query(st, q);
+	catalog_search_bind(st, q);
 	sqlite3_bind_int64(st, (int)q->n_params + 1, (int64_t)limit);
 	sqlite3_bind_int64(st, (int)q->n_params + 2, (int64_t)offset);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {

@@ -63,7 +63,6 @@ static void rank_half(struct catalog *c, struct half *h)
 {
 	sqlite3_stmt *st = NULL;
 	int step = SQLITE_DONE;
-	size_t i;
 	int rc;
 
 	h->n = 0;
@@ -73,14 +72,7 @@ static void rank_half(struct catalog *c, struct half *h)
 		sqlite3_finalize(st);
 		return;
 	}
-	for (i = 0; i < h->q->n_params; i++) {
-		if (h->q->params[i].text)
-			sqlite3_bind_text(st, (int)i + 1, h->q->params[i].text,
-					  -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_int64(st, (int)i + 1,
-					   h->q->params[i].num);
-	}
+	catalog_search_bind(st, h->q);
 	sqlite3_bind_int64(st, h->q->rowid_range, h->lo);
 	sqlite3_bind_int64(st, h->q->rowid_range + 1, h->hi);
 	while (h->n < CATALOG_SEARCH_MAX &&
