@@ -25,6 +25,7 @@
  * with wall and process CPU seconds; the script turns them into GB/s.
  */
 #include "common/mfs.h"
+#include "common/fdio.h"
 #include "cache/cache.h"
 #include "log/log.h"
 
@@ -151,25 +152,6 @@ static int do_window(struct run *r, const uint8_t *win, size_t len)
 	return 0;
 }
 
-/* read(2) a whole window (less at the end of the file). */
-static ssize_t read_window(int fd, uint8_t *buf)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < CACHE_WINDOW) {
-		n = read(fd, buf + got, CACHE_WINDOW - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 /* The read mode: bytes read, or -1. */
 static int64_t read_file(int fd)
 {
@@ -180,7 +162,7 @@ static int64_t read_file(int fd)
 	if (!buf)
 		return -1;
 	for (;;) {
-		n = read_window(fd, buf);
+		n = mfs_read_full(fd, buf, CACHE_WINDOW);
 		if (n <= 0)
 			break;
 		bytes += n;

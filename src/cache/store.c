@@ -39,6 +39,7 @@
  * the file system.
  */
 #include "common/mfs.h"
+#include "common/fdio.h"
 #define MFS_LOG_MODULE MFS_LOGM_CACHE
 #include "log/log.h"
 #include "common/str.h"
@@ -201,23 +202,6 @@ MFS_TESTABLE int store_tmp_create(struct cache_store *st, const char *rel,
 	return rc;
 }
 
-/* write(2) until done: 0 or -errno. */
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Write data and start its writeback at once (sync_file_range does not
  * wait), so the disk works while the caller hashes the next chunks; the
@@ -225,7 +209,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
  */
 static int tmp_fill(struct chunk_tmp *t, const void *data, size_t len)
 {
-	int rc = write_all(t->fd, data, len);
+	int rc = mfs_write_full(t->fd, data, len);
 
 	if (!rc && len)
 		sync_file_range(t->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -342,25 +326,6 @@ int cache_store_put(struct cache_store *st, const uint8_t hash[CACHE_HASH_LEN],
 
 /* ---- reading ------------------------------------------------------------ */
 
-/* read(2) until len bytes or end of file: the count or -errno. */
-static ssize_t read_all(int fd, uint8_t *p, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = read(fd, p + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 /* Which file a name pointed at when it was read. */
 struct file_id {
 	dev_t dev;
@@ -405,7 +370,7 @@ static int read_chunk(struct cache_store *st, const char *rel, uint8_t *buf,
 		rc = drop_bad(st, rel, *id, "wrong size");
 		goto out;
 	}
-	n = read_all(fd, buf, len);
+	n = mfs_read_full(fd, buf, len);
 	if (n < 0)
 		rc = (int)n;
 	else if ((size_t)n != len)

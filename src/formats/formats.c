@@ -14,6 +14,7 @@
  * a hostile tag from growing the meta without bound.
  */
 #include "common/mfs.h"
+#include "common/fdio.h"
 #define MFS_LOG_MODULE MFS_LOGM_FORMATS
 #include "common/str.h"
 #include "formats/formats_i.h"
@@ -32,25 +33,7 @@ size_t formats_id3_whole_max = (size_t)1 << 20;
 static ssize_t formats_fd_read_at(void *ctx, void *buf, size_t len,
 				  uint64_t off)
 {
-	int fd = *(int *)ctx;
-	size_t done = 0;
-	ssize_t n;
-
-	if (off > (uint64_t)INT64_MAX)
-		return -EINVAL;
-	while (done < len) {
-		n = pread(fd, (char *)buf + done, len - done,
-			  (off_t)(off + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	return mfs_pread_full(*(int *)ctx, buf, len, off);
 }
 
 void formats_source_from_fd(struct formats_source *src, int *fd,

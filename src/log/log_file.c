@@ -21,6 +21,7 @@
  * a minute later.
  */
 #include "common/mfs.h"
+#include "common/fdio.h"
 #include "log/log_i.h"
 
 #include <dirent.h>
@@ -300,21 +301,6 @@ static bool rotate(struct mfs_log_file *f, time_t now, char *note,
 	return false;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;	/* a full disk: nowhere to say so */
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
 bool mfs_log_file_write(struct mfs_log_file *f, time_t when, const char *buf,
 			size_t len, char *note, size_t notesize)
 {
@@ -323,7 +309,8 @@ bool mfs_log_file_write(struct mfs_log_file *f, time_t when, const char *buf,
 	pthread_mutex_lock(&f->lock);
 	if (when >= f->next_day)
 		noted = rotate(f, when, note, notesize);
-	write_all(f->fd, buf, len);
+	/* a full disk: nowhere to say so */
+	(void)mfs_write_full(f->fd, buf, len);
 	pthread_mutex_unlock(&f->lock);
 	return noted;
 }

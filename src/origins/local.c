@@ -9,6 +9,7 @@
  * from.
  */
 #include "common/mfs.h"
+#include "common/fdio.h"
 #include "common/str.h"
 #define MFS_LOG_MODULE MFS_LOGM_ORIGINS
 #include "log/log.h"
@@ -152,21 +153,8 @@ static ssize_t local_pread(struct origin_file *base, void *buf, size_t len,
 			   uint64_t off)
 {
 	struct origin_local_file *f = (struct origin_local_file *)base;
-	size_t done = 0;
-	ssize_t n;
 
-	while (done < len) {
-		n = pread(f->fd, (char *)buf + done, len - done,
-			  (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	return mfs_pread_full(f->fd, buf, len, off);
 }
 
 static int local_fstat(struct origin_file *base, struct origin_entry *out)
