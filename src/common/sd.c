@@ -5,7 +5,6 @@
 #include "common/dynlib.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
@@ -43,17 +42,6 @@ int mfs_sd_notify(int unset_environment, const char *state)
 {
 	pthread_once(&sd_once, sd_load);
 	return sd.notify ? sd.notify(unset_environment, state) : 0;
-}
-
-int mfs_sd_notifyf(int unset_environment, const char *fmt, ...)
-{
-	char state[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(state, sizeof(state), fmt, ap);
-	va_end(ap);
-	return mfs_sd_notify(unset_environment, state);
 }
 
 int mfs_sd_watchdog_enabled(int unset_environment, uint64_t *usec)

@@ -20,10 +20,6 @@ int mfs_sd_journal_sendv(const struct iovec *iov, int n);
 /* sd_notify; 0 (nothing sent) without libsystemd. */
 int mfs_sd_notify(int unset_environment, const char *state);
 
-/* sd_notify of a formatted state. */
-int mfs_sd_notifyf(int unset_environment, const char *fmt, ...)
-	MFS_PRINTF(2, 3);
-
 /* sd_watchdog_enabled; 0 (no watchdog) without libsystemd. */
 int mfs_sd_watchdog_enabled(int unset_environment, uint64_t *usec);
 

@@ -45,13 +45,15 @@ void notify_reloaded(void)
 
 void notify_status(const char *fmt, ...)
 {
-	char line[256];
+	static const char key[] = "STATUS=";
+	char line[256] = "STATUS=";
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(line + sizeof(key) - 1, sizeof(line) - (sizeof(key) - 1),
+		  fmt, ap);
 	va_end(ap);
-	mfs_sd_notifyf(0, "STATUS=%s", line);
+	mfs_sd_notify(0, line);
 }
 
 struct watchdog {
